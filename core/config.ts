@@ -1,0 +1,91 @@
+/**
+ * The schema of warden.yaml. Loading (files, environment) lives in cli/config-file.ts;
+ * this module only says what a valid configuration is, so the control plane, the proxy
+ * and the CLI agree on it.
+ */
+import { z } from 'zod';
+
+const port = z.number().int().min(0).max(65_535);
+const host = z.string().min(1);
+const listen = (defaultPort: number) =>
+  z.strictObject({ host: host.default('127.0.0.1'), port: port.default(defaultPort) }).prefault({});
+
+const connectionName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'use lowercase letters, digits, "-" and "_" (at most 63 characters)');
+
+export const postgresConnectionSchema = z
+  .strictObject({
+    kind: z.literal('postgres'),
+    host,
+    port: port.default(5432),
+    database: z.string().min(1),
+    user: z.string().min(1),
+    /** The name of an environment variable holding the password: keeps it out of the file. */
+    passwordEnv: z.string().min(1).optional(),
+    /** A literal password. Prefer passwordEnv; never commit a file that has one. */
+    password: z.string().optional(),
+  })
+  .refine((c) => !(c.password !== undefined && c.passwordEnv !== undefined), {
+    message: 'set either password or passwordEnv, not both',
+    path: ['passwordEnv'],
+  });
+export type PostgresConnection = z.infer<typeof postgresConnectionSchema>;
+
+export const denyRuleSchema = z.strictObject({
+  id: z.string().min(1),
+  /** PostgreSQL parse-tree statement types, as libpg-query names them: DropStmt, TruncateStmt, … */
+  statements: z.array(z.string().regex(/^[A-Z][A-Za-z]+$/, 'a statement type such as DropStmt')).optional(),
+  /** Table names, optionally schema-qualified; matched wherever the statement touches them. */
+  tables: z.array(z.string().min(1)).optional(),
+  reason: z.string().min(1),
+});
+export type DenyRule = z.infer<typeof denyRuleSchema>;
+
+export const wardenConfigSchema = z.strictObject({
+  /** Keys and embedded store data, relative to the config file. */
+  stateDir: z.string().min(1).default('.warden'),
+  controlPlane: z.strictObject({ listen: listen(8787) }).prefault({}),
+  tokens: z
+    .strictObject({
+      issuer: z.string().min(1).default('warden'),
+      /** Warden tokens live at most 15 minutes (DESIGN.md, invariant 5). */
+      ttlSeconds: z.number().int().min(30).max(900).default(900),
+    })
+    .prefault({}),
+  identity: z
+    .strictObject({
+      /** A local development issuer behind `warden token --as NAME`. Never enable it in production. */
+      devIssuer: z.boolean().default(true),
+    })
+    .prefault({}),
+  store: z
+    .strictObject({
+      /** A DynamoDB-compatible endpoint (DynamoDB Local, AWS). Unset: embedded dynalite. */
+      endpoint: z.url().optional(),
+      region: z.string().default('us-east-1'),
+      tablePrefix: z.string().regex(/^[A-Za-z0-9_.-]{3,100}$/, 'at least 3 characters of A-Z, a-z, 0-9, _ . -').default('warden'),
+      /** Embedded dynalite only: keep the data in memory instead of the state directory. */
+      memory: z.boolean().default(false),
+    })
+    .prefault({}),
+  proxy: z.strictObject({ postgres: listen(15432) }).prefault({}),
+  /** auto: serve the embedded demo database when no connection is configured. */
+  demo: z.enum(['auto', 'always', 'never']).default('auto'),
+  connections: z.record(connectionName, postgresConnectionSchema).default({}),
+  policy: z
+    .strictObject({
+      deny: z.array(denyRuleSchema).default([]),
+    })
+    .prefault({}),
+});
+export type WardenConfig = z.infer<typeof wardenConfigSchema>;
+
+/** Formats a validation failure as one line per field: the path, what is wrong, and the fix. */
+export function describeConfigIssues(error: z.ZodError, source: string): string {
+  const lines = error.issues.map((issue) => {
+    const path = issue.path.length > 0 ? issue.path.map(String).join('.') : '(top level)';
+    return `  ${path}: ${issue.message}`;
+  });
+  return `${source} is not a valid Warden configuration:\n${lines.join('\n')}\nFix the fields above; warden.example.yaml documents every field.`;
+}

@@ -1,0 +1,94 @@
+/**
+ * The API contract between the proxy fleet and the control plane. Both sides import these
+ * schemas; neither imports the other (DESIGN.md, layout).
+ */
+import { z } from 'zod';
+
+export const identityChainSchema = z.object({
+  sub: z.string(),
+  groups: z.array(z.string()).readonly(),
+  chain: z.string(),
+  act: z.array(z.object({ sub: z.string() })).readonly(),
+});
+
+/** POST /v1/sessions — the proxy presents the client's Warden token. */
+export const sessionStartRequestSchema = z.object({
+  token: z.string().min(1).max(16_384),
+  connection: z.string().min(1).max(200),
+  protocol: z.enum(['postgres']),
+  client: z.object({
+    address: z.string().max(200),
+    user: z.string().max(200),
+    application: z.string().max(200).optional(),
+  }),
+});
+export type SessionStartRequest = z.infer<typeof sessionStartRequestSchema>;
+
+export const sessionStartResponseSchema = z.object({
+  sessionId: z.string(),
+  identity: identityChainSchema,
+  connection: z.string(),
+  policyVersion: z.string(),
+  /** The token's expiry; the session may not outlive it. */
+  expiresAt: z.string(),
+});
+export type SessionStartResponse = z.infer<typeof sessionStartResponseSchema>;
+
+/** POST /v1/sessions/{id}/end */
+export const sessionEndRequestSchema = z.object({
+  reason: z.string().max(500),
+});
+export type SessionEndRequest = z.infer<typeof sessionEndRequestSchema>;
+
+/**
+ * POST /v1/authorize takes a batch so that commands from many sessions can share one
+ * round trip and one durable write (group commit).
+ */
+export const commandKindSchema = z.enum(['sql.query', 'sql.parse']);
+export const authorizeCommandSchema = z.object({
+  sessionId: z.string().min(1),
+  /** Unique within the session; the proxy counts protocol messages. */
+  commandId: z.number().int().nonnegative(),
+  kind: commandKindSchema,
+  text: z.string().max(1_048_576),
+});
+export const authorizeRequestSchema = z.object({
+  commands: z.array(authorizeCommandSchema).min(1).max(1000),
+});
+export type AuthorizeCommand = z.infer<typeof authorizeCommandSchema>;
+export type AuthorizeRequest = z.infer<typeof authorizeRequestSchema>;
+
+export const decisionSchema = z.enum(['allow', 'deny']);
+export type Decision = z.infer<typeof decisionSchema>;
+
+export const statementDecisionSchema = z.object({
+  index: z.number().int(),
+  decision: decisionSchema,
+  reason: z.string().optional(),
+  /** Ledger entry id (`session/seq`) that records this statement. */
+  entry: z.string(),
+});
+
+export const commandDecisionSchema = z.object({
+  sessionId: z.string(),
+  commandId: z.number().int(),
+  /** allow only if every statement in the command is allowed: a command is forwarded whole or not at all. */
+  decision: decisionSchema,
+  reason: z.string().optional(),
+  /** Set when the control plane could not decide (e.g. STORE_UNAVAILABLE): a denial that recorded nothing. */
+  error: z.string().optional(),
+  statements: z.array(statementDecisionSchema),
+});
+export type CommandDecision = z.infer<typeof commandDecisionSchema>;
+
+export const authorizeResponseSchema = z.object({
+  results: z.array(commandDecisionSchema),
+});
+export type AuthorizeResponse = z.infer<typeof authorizeResponseSchema>;
+
+/** Every non-2xx answer of the control plane has this body. */
+export const apiErrorSchema = z.object({
+  error: z.string(),
+  message: z.string(),
+});
+export type ApiError = z.infer<typeof apiErrorSchema>;

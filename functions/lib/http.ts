@@ -1,0 +1,80 @@
+/**
+ * The HTTP edge of the control plane: request parsing with zod, and the translation of
+ * WardenError codes into status codes. Handlers throw; only this module writes errors.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { MiddlewareObj } from '@middy/core';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { z } from 'zod';
+import { WardenError, type WardenErrorCode } from '../../core/errors.js';
+import { getRuntime } from './runtime.js';
+
+type Middleware = MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>;
+
+const statusByCode: Record<WardenErrorCode, number> = {
+  INVALID_REQUEST: 400,
+  INVALID_TOKEN: 401,
+  TOKEN_EXPIRED: 401,
+  FOREIGN_TOKEN: 401,
+  WRONG_AUDIENCE: 403,
+  UNKNOWN_CONNECTION: 404,
+  UNKNOWN_SESSION: 404,
+  SESSION_ENDED: 409,
+  UNAUTHENTICATED_PROXY: 401,
+  STORE_UNAVAILABLE: 503,
+  CHAIN_CONFLICT: 409,
+  CONTROL_PLANE_UNAVAILABLE: 503,
+};
+
+export function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): APIGatewayProxyStructuredResultV2 {
+  return { statusCode, headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers }, body: JSON.stringify(body) };
+}
+
+export function rawBody(event: APIGatewayProxyEventV2): string {
+  const body = event.body ?? '';
+  return event.isBase64Encoded ? Buffer.from(body, 'base64').toString('utf8') : body;
+}
+
+export function parseJsonBody<S extends z.ZodType>(event: APIGatewayProxyEventV2, schema: S): z.infer<S> {
+  let value: unknown;
+  try {
+    value = JSON.parse(rawBody(event));
+  } catch {
+    throw new WardenError('INVALID_REQUEST', 'the request body is not JSON');
+  }
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    const fields = result.error.issues.map((issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`);
+    throw new WardenError('INVALID_REQUEST', `invalid request: ${fields.join('; ')}`);
+  }
+  return result.data;
+}
+
+/** Turns a thrown WardenError into `{ error, message }` with its status; anything else is a 500 that names no internals. */
+export function apiErrors(format: (error: WardenError) => unknown = (e) => ({ error: e.code, message: e.message })): Middleware {
+  return {
+    onError: async (request) => {
+      const error = request.error;
+      if (error instanceof WardenError) {
+        request.response = json(statusByCode[error.code], format(error));
+        return;
+      }
+      console.error(JSON.stringify({ level: 'ERROR', message: 'unhandled control-plane error', error: String(error) }));
+      request.response = json(500, format(new WardenError('CONTROL_PLANE_UNAVAILABLE', 'internal error in the control plane')));
+    },
+  };
+}
+
+/** Proxy routes accept only the proxy fleet: locally a shared key, in AWS IAM authorization. */
+export function requireProxyKey(): Middleware {
+  return {
+    before: async (request) => {
+      const header = request.event.headers.authorization ?? '';
+      const presented = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
+      const expected = Buffer.from(getRuntime().proxyKey);
+      if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) {
+        throw new WardenError('UNAUTHENTICATED_PROXY', 'this route is for the Warden proxy fleet only');
+      }
+    },
+  };
+}

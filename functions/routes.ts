@@ -1,0 +1,23 @@
+/**
+ * The control plane's routes. Each names the module whose `handler` export is the Lambda
+ * entry point; the local adapter and the CDK app both read this table.
+ */
+import type { Handler } from 'aws-lambda';
+
+export interface Route {
+  readonly method: 'GET' | 'POST';
+  /** API Gateway route path: `{name}` is a path parameter. */
+  readonly path: string;
+  /** File under functions/ that exports `handler`. */
+  readonly entry: string;
+  /** Proxy routes are for the proxy fleet only (IAM auth in AWS, a shared key locally). */
+  readonly audience: 'public' | 'proxy';
+  readonly load: () => Promise<{ handler: Handler }>;
+}
+
+export const routes: readonly Route[] = [
+  { method: 'POST', path: '/v1/token', entry: 'token.ts', audience: 'public', load: () => import('./token.js') },
+  { method: 'POST', path: '/v1/sessions', entry: 'sessions-start.ts', audience: 'proxy', load: () => import('./sessions-start.js') },
+  { method: 'POST', path: '/v1/sessions/{id}/end', entry: 'sessions-end.ts', audience: 'proxy', load: () => import('./sessions-end.js') },
+  { method: 'POST', path: '/v1/authorize', entry: 'authorize.ts', audience: 'proxy', load: () => import('./authorize.js') },
+];

@@ -1,0 +1,38 @@
+/** POST /v1/sessions — a proxy presents a client's Warden token and opens a recorded session. */
+import { randomUUID } from 'node:crypto';
+import middy from '@middy/core';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { sessionStartRequestSchema, type SessionStartResponse } from '../core/contract.js';
+import { WardenError } from '../core/errors.js';
+import type { IdentityChain } from '../core/ledger/entry.js';
+import { apiErrors, json, parseJsonBody, requireProxyKey } from './lib/http.js';
+import { getRuntime } from './lib/runtime.js';
+
+export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
+  .use(apiErrors())
+  .use(requireProxyKey())
+  .handler(async (event) => {
+    const { config, store, tokens, policyVersion, now } = getRuntime();
+    const request = parseJsonBody(event, sessionStartRequestSchema);
+    if (!(request.connection in config.connections)) {
+      const known = Object.keys(config.connections).join(', ') || '(none)';
+      throw new WardenError('UNKNOWN_CONNECTION', `no connection named "${request.connection}"; use one of: ${known}`);
+    }
+    const claims = await tokens.verify(request.token, request.connection);
+    const identity: IdentityChain = { sub: claims.sub, groups: claims.groups, chain: claims.chain, act: [] };
+    const sessionId = randomUUID();
+    const time = new Date(now()).toISOString();
+    const expiresAt = new Date(claims.exp * 1000).toISOString();
+    await store.createSession({ id: sessionId, identity, connection: request.connection, startedAt: time, expiresAt });
+    await store.append(sessionId, [
+      {
+        type: 'session.start',
+        time,
+        identity,
+        connection: request.connection,
+        data: { protocol: request.protocol, client: request.client, token: { jti: claims.jti, expiresAt }, policyVersion },
+      },
+    ]);
+    const response: SessionStartResponse = { sessionId, identity, connection: request.connection, policyVersion, expiresAt };
+    return json(201, response);
+  });

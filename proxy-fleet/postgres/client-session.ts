@@ -1,0 +1,319 @@
+/**
+ * One client connection through the PostgreSQL proxy.
+ *
+ *   client                     proxy                          control plane      server
+ *     | StartupMessage ------->  |                                  |                |
+ *     | <--- AuthenticationCleartextPassword                         |                |
+ *     | PasswordMessage(token) ->| POST /v1/sessions -------------> |                |
+ *     |                          | <------------ session id         |                |
+ *     |                          | StartupMessage + gateway credential ------------> |
+ *     | <-- AuthenticationOk, ParameterStatus…, BackendKeyData(proxy's), ReadyForQuery |
+ *     | Query ------------------>| POST /v1/authorize ------------> | (entry durable)|
+ *     |                          | <------------ allow / deny       |                |
+ *     |                          | Query (allow) -----------------------------------> |
+ *     | <------------------------------------------------------------- results      |
+ *
+ * Client messages are handled strictly in order: a message waits until every message
+ * before it has been authorized and forwarded (or refused).
+ */
+import { randomBytes, randomInt } from 'node:crypto';
+import type { Socket } from 'node:net';
+import type { CommandDecision, SessionStartResponse } from '../../core/contract.js';
+import type { ControlPlaneClient } from '../control-plane-client.js';
+import { ControlPlaneRefusal } from '../errors.js';
+import type { CancelRegistry } from './cancel-registry.js';
+import { FrontendParser, ProtocolError, serialize, type FrontendMessage } from './protocol/index.js';
+import { ResponseSequencer } from './response-sequencer.js';
+import { openUpstream, UpstreamLoginError, type Upstream, type UpstreamTarget } from './upstream.js';
+
+const PROTOCOL_3_0 = 196_608;
+const SQLSTATE = {
+  insufficientPrivilege: '42501',
+  invalidAuthorization: '28000',
+  invalidPassword: '28P01',
+  connectionFailure: '08006',
+  cannotConnectNow: '57P03',
+  protocolViolation: '08P01',
+  featureNotSupported: '0A000',
+} as const;
+
+export interface ClientSessionOptions {
+  readonly socket: Socket;
+  readonly controlPlane: ControlPlaneClient;
+  readonly targets: ReadonlyMap<string, UpstreamTarget>;
+  readonly cancels: CancelRegistry;
+  readonly log: (event: Record<string, unknown>) => void;
+}
+
+type Phase = 'startup' | 'password' | 'connecting' | 'ready' | 'closed';
+
+export class ClientSession {
+  private readonly parser = new FrontendParser();
+  private phase: Phase = 'startup';
+  private startupParameters: Record<string, string> = {};
+  private session: SessionStartResponse | undefined;
+  private upstream: Upstream | undefined;
+  private sequencer: ResponseSequencer | undefined;
+  private work: Promise<void> = Promise.resolve();
+  private commandCount = 0;
+  /** After a refused extended-protocol message, the server would skip to Sync; so does the proxy. */
+  private skippingToSync = false;
+  private cancelKey: string | undefined;
+  private endReason = 'client disconnected';
+
+  constructor(private readonly options: ClientSessionOptions) {
+    const { socket } = options;
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.receive(chunk));
+    socket.on('error', () => this.close('client connection error'));
+    socket.on('close', () => this.close(this.endReason));
+  }
+
+  private receive(chunk: Buffer): void {
+    let messages: FrontendMessage[];
+    try {
+      messages = this.parser.push(chunk);
+    } catch (error) {
+      if (error instanceof ProtocolError) {
+        this.options.log({ event: 'protocol-violation', code: error.code });
+        this.fatal(SQLSTATE.protocolViolation, `protocol violation: ${error.message}`);
+        return;
+      }
+      throw error;
+    }
+    for (const message of messages) {
+      // Every message waits for the ones before it: authorization is asynchronous, order is not negotiable.
+      this.work = this.work.then(() => this.handle(message)).catch((error: unknown) => this.fail(error));
+    }
+  }
+
+  private async handle(message: FrontendMessage): Promise<void> {
+    if (this.phase === 'closed') return;
+    switch (this.phase) {
+      case 'startup':
+        return this.handleStartup(message);
+      case 'password':
+        if (message.name !== 'password') return this.fatal(SQLSTATE.protocolViolation, `expected a password message, got ${message.name}`);
+        return this.openSession(message.data);
+      case 'connecting':
+        return this.fatal(SQLSTATE.protocolViolation, 'message received before the session was ready');
+      case 'ready':
+        return this.relay(message);
+    }
+  }
+
+  private handleStartup(message: FrontendMessage): void {
+    const { socket } = this.options;
+    switch (message.name) {
+      case 'sslRequest':
+        // TLS to the client arrives with the protocol work (issue 4 of 13); until then answer "no TLS" as PostgreSQL does.
+        socket.write(serialize.sslRefused());
+        return;
+      case 'gssEncRequest':
+        socket.write(serialize.gssEncRefused());
+        return;
+      case 'cancelRequest':
+        this.options.cancels.cancel(message.processId, message.secretKey);
+        this.endReason = 'cancel request';
+        socket.end();
+        this.phase = 'closed';
+        return;
+      case 'startup': {
+        this.startupParameters = message.parameters;
+        const unknownOptions = Object.keys(message.parameters).filter((name) => name.startsWith('_pq_.'));
+        if (message.protocolVersion !== PROTOCOL_3_0 || unknownOptions.length > 0) {
+          if (message.protocolVersion >> 16 !== 3) return this.fatal(SQLSTATE.featureNotSupported, 'unsupported frontend protocol: Warden speaks protocol 3');
+          // Protocol docs, "Protocol versions": offer 3.0 and list the options we do not know.
+          socket.write(serialize.negotiateProtocolVersion(0, unknownOptions));
+        }
+        if (!this.startupParameters.user) return this.fatal(SQLSTATE.invalidAuthorization, 'no user name in the startup message');
+        this.phase = 'password';
+        socket.write(serialize.authenticationCleartextPassword());
+        return;
+      }
+      default:
+        return this.fatal(SQLSTATE.protocolViolation, `unexpected ${message.name} before startup`);
+    }
+  }
+
+  private async openSession(passwordData: Buffer): Promise<void> {
+    this.phase = 'connecting';
+    const token = passwordData.toString('utf8').replace(/\0$/, '');
+    const user = this.startupParameters.user ?? '';
+    const connection = this.startupParameters.database || user;
+    const target = this.options.targets.get(connection);
+    if (!target) {
+      const known = [...this.options.targets.keys()].join(', ') || '(none)';
+      return this.fatal(SQLSTATE.invalidAuthorization, `no connection named "${connection}" on this gateway; use one of: ${known} as the database name`);
+    }
+    try {
+      this.session = await this.options.controlPlane.startSession({
+        token,
+        connection,
+        protocol: 'postgres',
+        client: {
+          address: this.options.socket.remoteAddress ?? '',
+          user,
+          ...(this.startupParameters.application_name ? { application: this.startupParameters.application_name } : {}),
+        },
+      });
+    } catch (error) {
+      if (error instanceof ControlPlaneRefusal) {
+        const code = error.kind === 'unavailable' ? SQLSTATE.cannotConnectNow : SQLSTATE.invalidPassword;
+        return this.fatal(code, `Warden refused the connection: ${error.message}`);
+      }
+      throw error;
+    }
+    try {
+      this.upstream = await openUpstream(target, this.startupParameters);
+    } catch (error) {
+      if (error instanceof UpstreamLoginError) {
+        this.options.log({ event: 'upstream-login-failed', connection, detail: error.detail });
+        this.endReason = 'upstream login failed';
+        return this.fatal(SQLSTATE.connectionFailure, `Warden could not open connection "${connection}": ${error.message}`);
+      }
+      throw error;
+    }
+    this.attachUpstream(this.upstream);
+  }
+
+  private attachUpstream(upstream: Upstream): void {
+    const { socket } = this.options;
+    const sequencer = new ResponseSequencer((chunk) => socket.write(chunk));
+    this.sequencer = sequencer;
+    const processId = randomInt(1, 2 ** 31 - 1);
+    const secretKey = randomBytes(4);
+    this.cancelKey = this.options.cancels.register(processId, secretKey, { upstream: upstream.backendKey, target: this.options.targets.get(this.session!.connection)! });
+    socket.write(Buffer.concat([serialize.authenticationOk(), ...upstream.parameterStatuses, serialize.backendKeyData(processId, secretKey), serialize.readyForQuery(upstream.status)]));
+    this.phase = 'ready';
+    for (const message of upstream.pending) sequencer.fromServer(message);
+    upstream.socket.on('data', (chunk: Buffer) => {
+      try {
+        for (const message of upstream.parser.push(chunk)) sequencer.fromServer(message);
+      } catch (error) {
+        this.options.log({ event: 'upstream-protocol-violation', code: (error as ProtocolError).code });
+        this.fatal(SQLSTATE.protocolViolation, 'the upstream database sent malformed data; the session is closed');
+      }
+    });
+    upstream.socket.on('error', () => this.close('upstream connection error'));
+    upstream.socket.on('close', () => {
+      this.endReason = 'upstream closed the connection';
+      socket.end();
+    });
+  }
+
+  private async relay(message: FrontendMessage): Promise<void> {
+    const upstream = this.upstream!.socket;
+    const sequencer = this.sequencer!;
+    if (this.skippingToSync && message.name !== 'sync') return;
+    switch (message.name) {
+      case 'query': {
+        const decision = await this.authorize('sql.query', message.text);
+        if (decision.decision === 'allow') {
+          sequencer.forwarded(true);
+          upstream.write(message.raw);
+        } else {
+          sequencer.synthetic((status) => [this.denialError(decision), serialize.readyForQuery(status)]);
+        }
+        return;
+      }
+      case 'parse': {
+        const decision = await this.authorize('sql.parse', message.text);
+        if (decision.decision === 'allow') {
+          sequencer.forwarded(false);
+          upstream.write(message.raw);
+          return;
+        }
+        if (sequencer.hasOpenServerCycle) {
+          // Close the server's cycle so its replies to earlier messages come before our error.
+          sequencer.forwarded(true, true);
+          upstream.write(serialize.sync());
+        }
+        sequencer.synthetic(() => [this.denialError(decision)]);
+        this.skippingToSync = true;
+        return;
+      }
+      case 'sync':
+        if (this.skippingToSync) {
+          this.skippingToSync = false;
+          sequencer.synthetic((status) => [serialize.readyForQuery(status)]);
+          return;
+        }
+        sequencer.forwarded(true);
+        upstream.write(message.raw);
+        return;
+      case 'functionCall':
+        sequencer.synthetic((status) => [
+          serialize.errorResponse({ severity: 'ERROR', code: SQLSTATE.insufficientPrivilege, message: 'Warden refuses FunctionCall messages: they carry no SQL text to authorize; call the function with SELECT' }),
+          serialize.readyForQuery(status),
+        ]);
+        return;
+      case 'terminate':
+        this.endReason = 'client terminated';
+        upstream.end(message.raw);
+        this.options.socket.end();
+        return;
+      case 'password':
+        return this.fatal(SQLSTATE.protocolViolation, 'unexpected password message after login');
+      case 'startup':
+      case 'sslRequest':
+      case 'gssEncRequest':
+      case 'cancelRequest':
+        return this.fatal(SQLSTATE.protocolViolation, `unexpected ${message.name} after startup`);
+      default:
+        // Bind, Describe, Execute, Close, Flush and COPY data belong to a statement authorized at Parse or Query.
+        sequencer.forwarded(false);
+        upstream.write(message.raw);
+    }
+  }
+
+  private async authorize(kind: 'sql.query' | 'sql.parse', text: string): Promise<CommandDecision> {
+    const session = this.session!;
+    const commandId = this.commandCount++;
+    try {
+      return await this.options.controlPlane.authorize({ sessionId: session.sessionId, commandId, kind, text });
+    } catch (error) {
+      if (!(error instanceof ControlPlaneRefusal)) throw error;
+      // Fail closed: without a durable decision nothing is forwarded.
+      return { sessionId: session.sessionId, commandId, decision: 'deny', reason: `not run: ${error.message}`, error: error.code, statements: [] };
+    }
+  }
+
+  private denialError(decision: CommandDecision): Buffer {
+    const unavailable = decision.error !== undefined && decision.statements.length === 0;
+    return serialize.errorResponse({
+      severity: 'ERROR',
+      code: unavailable ? SQLSTATE.cannotConnectNow : SQLSTATE.insufficientPrivilege,
+      message: unavailable ? `Warden could not record this command, so it was not run: ${decision.reason ?? ''}` : `Warden denied this command: ${decision.reason ?? 'denied by policy'}`,
+      ...(decision.statements[0] ? { detail: `ledger entry ${decision.statements[0].entry}` } : {}),
+    });
+  }
+
+  private fatal(code: string, message: string): void {
+    if (this.phase === 'closed') return;
+    this.options.socket.write(serialize.errorResponse({ severity: 'FATAL', code, message }));
+    this.close(message);
+  }
+
+  private fail(error: unknown): void {
+    this.options.log({ event: 'session-error', error: error instanceof Error ? error.name : 'unknown' });
+    this.fatal(SQLSTATE.connectionFailure, 'internal error in the Warden proxy; the session is closed');
+  }
+
+  private close(reason: string): void {
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
+    if (this.cancelKey) this.options.cancels.unregister(this.cancelKey);
+    this.upstream?.socket.destroy();
+    // end(), not destroy(): a FATAL ErrorResponse written just before must still reach the client.
+    const { socket } = this.options;
+    socket.end();
+    setTimeout(() => socket.destroy(), 1000).unref();
+    const session = this.session;
+    if (session) {
+      this.options.controlPlane.endSession(session.sessionId, reason).catch((error: unknown) => {
+        this.options.log({ event: 'session-end-not-recorded', session: session.sessionId, error: (error as Error).message });
+      });
+    }
+  }
+}

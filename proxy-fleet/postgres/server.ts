@@ -1,0 +1,45 @@
+/** The PostgreSQL listener of the proxy fleet: one ClientSession per accepted connection. */
+import { once } from 'node:events';
+import { createServer, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import type { ControlPlaneClient } from '../control-plane-client.js';
+import { CancelRegistry } from './cancel-registry.js';
+import { ClientSession } from './client-session.js';
+import type { UpstreamTarget } from './upstream.js';
+
+export interface PostgresProxyOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly controlPlane: ControlPlaneClient;
+  readonly targets: ReadonlyMap<string, UpstreamTarget>;
+  readonly log?: (event: Record<string, unknown>) => void;
+}
+
+export interface PostgresProxy {
+  readonly host: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export async function startPostgresProxy(options: PostgresProxyOptions): Promise<PostgresProxy> {
+  const cancels = new CancelRegistry();
+  const sockets = new Set<Socket>();
+  const log = options.log ?? ((event) => console.error(JSON.stringify({ component: 'postgres-proxy', ...event })));
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    new ClientSession({ socket, controlPlane: options.controlPlane, targets: options.targets, cancels, log });
+  });
+  server.listen(options.port, options.host);
+  await once(server, 'listening');
+  const { address, port } = server.address() as AddressInfo;
+  return {
+    host: address,
+    port,
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,241 @@
+/**
+ * End to end: a real PostgreSQL, the real `warden up`, real psql and node-postgres clients.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createServer, connect, type Server } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { SignJWT, generateKeyPair, importJWK, type JWK } from 'jose';
+import pg from 'pg';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createDynamoClient } from '../../functions/lib/dynamodb.js';
+import { LedgerStore } from '../../functions/lib/store.js';
+import type { StoredEntry } from '../../core/ledger/entry.js';
+import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { startTestWarden, type RunningTestWarden } from '../helpers/warden.js';
+
+const run = promisify(execFile);
+
+describe('PostgreSQL through warden up', () => {
+  let db: TestPostgres;
+  let warden: RunningTestWarden;
+
+  const token = async (name = 'alice', extra: string[] = []) => {
+    const result = await warden.cli(['token', '--as', name, '--groups', 'engineering', ...extra]);
+    assert.equal(result.code, 0, result.stderr);
+    return result.stdout.trim();
+  };
+  const psql = async (password: string, args: string[], port = warden.proxyPort) => {
+    try {
+      const { stdout, stderr } = await run(join(db.bindir, 'psql'), ['-h', '127.0.0.1', '-p', String(port), '-U', 'alice', '-X', '-A', '-F', '|', ...args], {
+        env: { ...process.env, PGPASSWORD: password, PGCONNECT_TIMEOUT: '10' },
+      });
+      return { code: 0, stdout, stderr };
+    } catch (error) {
+      const e = error as { code: number; stdout: string; stderr: string };
+      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    }
+  };
+  const ledger = async (): Promise<StoredEntry[]> => {
+    const { storeEndpoint } = await warden.running();
+    const store = new LedgerStore(createDynamoClient({ endpoint: storeEndpoint!, region: 'us-east-1' }), 'warden');
+    const entries: StoredEntry[] = [];
+    for await (const entry of store.scanEntries()) entries.push(entry);
+    return entries;
+  };
+  const pgClient = (password: string) =>
+    new pg.Client({ host: '127.0.0.1', port: warden.proxyPort, user: 'alice', database: 'app', password, connectionTimeoutMillis: 10_000 });
+
+  before(async () => {
+    db = await startTestPostgres();
+    await db.sql(
+      `CREATE TABLE customers (id int PRIMARY KEY, name text, balance numeric(10,2), note text, data bytea);
+       INSERT INTO customers VALUES (1, 'Zoë Ünicode', 12.50, NULL, '\\xdeadbeef'), (2, 'Bob', -3.25, 'semi;colon', NULL);
+       CREATE TABLE secrets (id int, value text);
+       ALTER TABLE customers OWNER TO ${db.user}; ALTER TABLE secrets OWNER TO ${db.user};`,
+      db.database,
+    );
+    warden = await startTestWarden(
+      {
+        connections: { app: { kind: 'postgres', host: db.host, port: db.port, database: db.database, user: db.user, passwordEnv: 'TEST_APP_PASSWORD' } },
+        policy: {
+          deny: [
+            { id: 'no-drop', statements: ['DropStmt', 'TruncateStmt'], reason: 'schema changes go through migrations' },
+            { id: 'no-secrets', tables: ['secrets'], reason: 'the secrets table is off limits' },
+          ],
+        },
+      },
+      { TEST_APP_PASSWORD: db.password },
+    );
+  });
+
+  after(async () => {
+    await warden?.stop();
+    await db?.stop();
+  });
+
+  it('returns psql results unchanged', async () => {
+    const query = 'SELECT id, name, balance, note, data FROM customers ORDER BY id';
+    const viaProxy = await psql(await token(), ['-d', 'app', '-c', query]);
+    const direct = await run(join(db.bindir, 'psql'), ['-h', db.host, '-p', String(db.port), '-U', db.user, '-d', db.database, '-X', '-A', '-F', '|', '-c', query], {
+      env: { ...process.env, PGPASSWORD: db.password },
+    });
+    assert.equal(viaProxy.code, 0, viaProxy.stderr);
+    assert.equal(viaProxy.stdout, direct.stdout);
+    assert.match(viaProxy.stdout, /Zoë Ünicode\|12\.50\|\|\\xdeadbeef/);
+  });
+
+  it('returns node-postgres results unchanged, simple and extended protocol', async () => {
+    const client = pgClient(await token());
+    await client.connect();
+    try {
+      const simple = await client.query('SELECT id, name, balance FROM customers ORDER BY id');
+      assert.deepEqual(simple.rows, [
+        { id: 1, name: 'Zoë Ünicode', balance: '12.50' },
+        { id: 2, name: 'Bob', balance: '-3.25' },
+      ]);
+      const extended = await client.query('SELECT name, data FROM customers WHERE id = $1', [1]);
+      assert.deepEqual(extended.rows, [{ name: 'Zoë Ünicode', data: Buffer.from('deadbeef', 'hex') }]);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('denies a statement with SQLSTATE 42501 and the reason, and the session goes on', async () => {
+    const client = pgClient(await token());
+    await client.connect();
+    try {
+      await assert.rejects(client.query('DROP TABLE customers'), (error: pg.DatabaseError) => {
+        assert.equal(error.code, '42501');
+        assert.match(error.message, /schema changes go through migrations/);
+        return true;
+      });
+      // Hidden in a CTE, in another case, behind a comment: the parser still sees the table.
+      await assert.rejects(client.query('/* hi */ WITH x AS (SELECT * FROM public.SECRETS) SELECT 1'), { code: '42501' });
+      // Extended protocol: the denial skips to Sync, like a server error would.
+      await assert.rejects(client.query('SELECT value FROM secrets WHERE id = $1', [1]), { code: '42501' });
+      const next = await client.query('SELECT count(*)::int AS n FROM customers');
+      assert.deepEqual(next.rows, [{ n: 2 }]);
+    } finally {
+      await client.end();
+    }
+    const tableStillThere = await db.sql('SELECT count(*) FROM customers', db.database);
+    assert.equal(tableStillThere, '2');
+  });
+
+  it('runs nothing of a multi-statement query when one statement is denied', async () => {
+    const result = await psql(await token(), ['-d', 'app', '-c', "INSERT INTO customers VALUES (3, 'Carol', 0, NULL, NULL); TRUNCATE customers"]);
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /statement 2 of 2 denied/);
+    assert.equal(await db.sql('SELECT count(*) FROM customers WHERE id = 3', db.database), '0');
+  });
+
+  it('records every statement before it runs, with literals masked and a keyed digest', async () => {
+    const secretLiteral = 'needle-4111-1111-1111-1111';
+    const result = await psql(await token('bob'), ['-d', 'app', '-c', `SELECT id FROM customers WHERE note = '${secretLiteral}'; SELECT 42`, '-c', 'DROP TABLE customers', '-c', 'SELECT 7']);
+    assert.match(result.stderr, /Warden denied/);
+    const entries = (await ledger()).map((stored) => JSON.parse(stored.entry) as { type: string; identity: { sub: string }; session: string; seq: number; data: Record<string, unknown> });
+    const bobs = entries.filter((entry) => entry.identity.sub === 'bob').sort((a, b) => a.seq - b.seq);
+    assert.equal(new Set(bobs.map((e) => e.session)).size, 1);
+    assert.deepEqual(
+      bobs.map((e) => [e.type, e.data.text, e.data.decision]),
+      [
+        ['session.start', undefined, undefined],
+        ['command', 'SELECT id FROM customers WHERE note = $1', 'allow'],
+        ['command', 'SELECT $1', 'allow'],
+        ['command', 'DROP TABLE customers', 'deny'],
+        ['command', 'SELECT $1', 'allow'],
+        ['session.end', undefined, undefined],
+      ],
+    );
+    assert.match(String(bobs[1]!.data.digest), /^[0-9a-f]{64}$/);
+    const everything = JSON.stringify(await ledger());
+    assert.ok(!everything.includes(secretLiteral), 'a literal reached the ledger');
+  });
+
+  it('refuses a wrong, expired, foreign-signed or wrong-audience token with a clear message', async () => {
+    const good = await token();
+    const [, payloadPart] = good.split('.');
+    const claims = JSON.parse(Buffer.from(payloadPart!, 'base64url').toString()) as Record<string, unknown>;
+    const stateKey = JSON.parse(await readFile(join(warden.dir, 'state', 'keys', 'token-signing.jwk'), 'utf8')) as JWK;
+    const now = Math.floor(Date.now() / 1000);
+    const expired = await new SignJWT({ ...claims, iat: now - 1000, exp: now - 60 }).setProtectedHeader({ alg: 'ES256' }).sign(await importJWK(stateKey, 'ES256'));
+    const foreignKey = (await generateKeyPair('ES256')).privateKey;
+    const foreign = await new SignJWT(claims).setProtectedHeader({ alg: 'ES256' }).sign(foreignKey);
+    const otherAudience = await new SignJWT({ ...claims, aud: ['billing'] }).setProtectedHeader({ alg: 'ES256' }).sign(await importJWK(stateKey, 'ES256'));
+
+    const cases: [string, string, RegExp][] = [
+      ['garbage', 'hunter2', /not a Warden token/],
+      ['expired', expired, /expired at .*get a new one/],
+      ['foreign', foreign, /not issued by this Warden/],
+      ['audience', otherAudience, /not valid for this connection/],
+    ];
+    for (const [label, password, message] of cases) {
+      const result = await psql(password, ['-d', 'app', '-c', 'SELECT 1']);
+      assert.notEqual(result.code, 0, label);
+      assert.match(result.stderr, message, label);
+    }
+    const unknownConnection = await psql(good, ['-d', 'nosuch', '-c', 'SELECT 1']);
+    assert.match(unknownConnection.stderr, /no connection named "nosuch".*app/);
+  });
+
+  it('never sends the upstream password to the client, nor records it', async () => {
+    // A tap between psql and the proxy keeps every byte the client receives.
+    const received: Buffer[] = [];
+    const tap: Server = createServer((client) => {
+      const upstream = connect(warden.proxyPort, '127.0.0.1');
+      client.pipe(upstream);
+      upstream.on('data', (chunk: Buffer) => received.push(chunk));
+      upstream.pipe(client);
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => tap.listen(0, '127.0.0.1', resolve));
+    const tapPort = (tap.address() as { port: number }).port;
+    try {
+      const ok = await psql(await token(), ['-d', 'app', '-c', 'SELECT current_user, session_user', '-c', 'SHOW ALL', '-c', 'DROP TABLE secrets'], tapPort);
+      assert.match(ok.stdout, new RegExp(db.user));
+      await psql('not-a-token', ['-d', 'app', '-c', 'SELECT 1'], tapPort);
+    } finally {
+      tap.close();
+    }
+    const bytes = Buffer.concat(received);
+    assert.ok(bytes.length > 1000, 'the tap saw the session');
+    assert.equal(bytes.indexOf(db.password), -1, 'the upstream password reached the client');
+    assert.ok(!JSON.stringify(await ledger()).includes(db.password), 'the upstream password is in the ledger');
+    assert.ok(!warden.output().includes(db.password), 'the upstream password is in the logs');
+  });
+
+  it('verify passes on the live store, then fails naming an entry edited through the DynamoDB API', async () => {
+    const clean = await warden.cli(['verify', '--json']);
+    assert.equal(clean.code, 0, clean.stdout + clean.stderr);
+    const report = JSON.parse(clean.stdout) as { ok: boolean; entries: number };
+    assert.equal(report.ok, true);
+    assert.ok(report.entries > 10);
+
+    const victim = (await ledger()).find((entry) => entry.entry.includes('"decision":"deny"'))!;
+    const { storeEndpoint } = await warden.running();
+    const client = createDynamoClient({ endpoint: storeEndpoint!, region: 'us-east-1' });
+    const key = { session: { S: victim.session }, seq: { N: String(victim.seq) } };
+    const edited = victim.entry.replace('"decision":"deny"', '"decision":"allow"');
+    await client.send(new UpdateItemCommand({ TableName: 'warden-ledger', Key: key, UpdateExpression: 'SET #e = :e', ExpressionAttributeNames: { '#e': 'entry' }, ExpressionAttributeValues: { ':e': { S: edited } } }));
+    const stored = await client.send(new GetItemCommand({ TableName: 'warden-ledger', Key: key }));
+    assert.equal(stored.Item?.entry?.S, edited);
+
+    const tampered = await warden.cli(['verify']);
+    assert.equal(tampered.code, 1);
+    assert.match(tampered.stdout, new RegExp(`entry ${victim.session}/${victim.seq}: hash-mismatch`));
+
+    // Re-hashing the edited entry does not help: the next entry's link breaks instead.
+    const { createHash } = await import('node:crypto');
+    const rehash = createHash('sha256').update(edited).digest('hex');
+    await client.send(new UpdateItemCommand({ TableName: 'warden-ledger', Key: key, UpdateExpression: 'SET #h = :h', ExpressionAttributeNames: { '#h': 'hash' }, ExpressionAttributeValues: { ':h': { S: rehash } } }));
+    const relinked = await warden.cli(['verify', '--json']);
+    assert.equal(relinked.code, 1);
+    const problems = (JSON.parse(relinked.stdout) as { problems: { entry: string; kind: string; detail: string }[] }).problems;
+    assert.deepEqual(problems, [{ entry: `${victim.session}/${victim.seq + 1}`, kind: 'broken-link', detail: problems[0]!.detail }]);
+  });
+});

@@ -1,0 +1,97 @@
+/**
+ * Runs the real `warden` CLI as child processes: `warden up` in the background, and one-shot
+ * commands (token, verify) against it, exactly as a user would.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { stringify } from 'yaml';
+import { freePort } from './postgres.js';
+
+const repo = new URL('../../', import.meta.url).pathname;
+const main = join(repo, 'cli', 'main.ts');
+
+export interface CliResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface RunningTestWarden {
+  readonly dir: string;
+  readonly configPath: string;
+  readonly proxyPort: number;
+  readonly env: NodeJS.ProcessEnv;
+  /** Everything `warden up` printed so far, stdout and stderr. */
+  output(): string;
+  cli(args: readonly string[]): Promise<CliResult>;
+  running(): Promise<{ controlPlaneUrl: string; storeEndpoint?: string }>;
+  stop(): Promise<void>;
+}
+
+export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = process.env, cwd = repo): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', main, ...args], { env, cwd, timeout: 60_000 }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Writes a config (merged over test defaults: free ports, a temp state dir) and starts `warden up`. */
+export async function startTestWarden(config: Record<string, unknown>, env: NodeJS.ProcessEnv = {}): Promise<RunningTestWarden> {
+  const dir = await mkdtemp(join(tmpdir(), 'warden-test-'));
+  const proxyPort = await freePort();
+  const configPath = join(dir, 'warden.yaml');
+  await writeFile(
+    configPath,
+    stringify({
+      stateDir: 'state',
+      controlPlane: { listen: { host: '127.0.0.1', port: 0 } },
+      proxy: { postgres: { host: '127.0.0.1', port: proxyPort } },
+      ...config,
+    }),
+  );
+  const childEnv = { ...process.env, ...env };
+  const child = spawn(process.execPath, ['--import', 'tsx', main, '--config', configPath, 'up'], { env: childEnv, cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  await waitForReady(child, (line) => (output += `${line}\n`), () => output);
+  const stateDir = join(dir, 'state');
+  return {
+    dir,
+    configPath,
+    proxyPort,
+    env: childEnv,
+    output: () => output,
+    cli: (args) => runCli(['--config', configPath, ...args], childEnv),
+    running: async () => JSON.parse(await readFile(join(stateDir, 'running.json'), 'utf8')) as { controlPlaneUrl: string; storeEndpoint?: string },
+    stop: async () => {
+      if (child.exitCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function waitForReady(child: ChildProcess, onLine: (line: string) => void, output: () => string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`warden up did not become ready within 60 s:\n${output()}`)), 60_000);
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      onLine(line);
+      if (line.startsWith('warden ready:')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`warden up exited with ${code}:\n${output()}`));
+    });
+  });
+}
