@@ -6,7 +6,7 @@ import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { z } from 'zod';
 import { WardenError } from '../core/errors.js';
-import { apiErrors, json, rawBody } from './lib/http.js';
+import { apiErrors, json, rawBody, type ErrorFormat } from './lib/http.js';
 import { getRuntime } from './lib/runtime.js';
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -46,13 +46,17 @@ function readExchange(event: APIGatewayProxyEventV2): z.infer<typeof exchangeSch
   return parsed.data;
 }
 
-function oauthError(error: WardenError): { error: string; error_description: string } {
-  const kind = error.code === 'INVALID_REQUEST' ? 'invalid_request' : error.code === 'WRONG_AUDIENCE' ? 'invalid_target' : 'invalid_grant';
-  return { error: kind, error_description: error.message };
-}
+/** RFC 6749 §5.2 (with RFC 8693 §2.2.2's invalid_target): every error is a 400, except a failure of the control plane itself. */
+const oauthErrors: ErrorFormat = {
+  body: (error) => ({
+    error: error.code === 'INVALID_REQUEST' ? 'invalid_request' : error.code === 'WRONG_AUDIENCE' ? 'invalid_target' : error.code === 'CONTROL_PLANE_UNAVAILABLE' || error.code === 'STORE_UNAVAILABLE' ? 'temporarily_unavailable' : 'invalid_grant',
+    error_description: error.message,
+  }),
+  status: (error) => (error.code === 'CONTROL_PLANE_UNAVAILABLE' || error.code === 'STORE_UNAVAILABLE' ? 503 : 400),
+};
 
 export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
-  .use(apiErrors(oauthError))
+  .use(apiErrors(oauthErrors))
   .handler(async (event) => {
     const runtime = getRuntime();
     const request = readExchange(event);

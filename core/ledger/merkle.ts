@@ -53,7 +53,7 @@ export class MerkleTreeBuilder {
 
   /** Resumes from a persisted `size` and `subtreeRoots` pair (see the getters). */
   static restore(size: number, subtreeRoots: readonly Uint8Array[]): MerkleTreeBuilder {
-    if (!isTreeSize(size) || subtreeRoots.length !== countSetBits(size)) {
+    if (!isNonNegativeSafeInteger(size) || subtreeRoots.length !== countSetBits(size)) {
       throw new RangeError(`a tree of size ${size} needs one subtree root per set bit of its size`);
     }
     const builder = new MerkleTreeBuilder();
@@ -70,6 +70,7 @@ export class MerkleTreeBuilder {
     return this.#subtreeRoots.map((root) => Buffer.from(root));
   }
 
+  /** Appends the next leaf as its RFC 9162 §2.1.1 leaf hash (see leafHash), not as raw entry data. */
   append(leafHashValue: Uint8Array): void {
     if (this.#size === Number.MAX_SAFE_INTEGER) throw new RangeError('tree size limit reached');
     appendToRange(this.#subtreeRoots, this.#size, Buffer.from(requireHash(leafHashValue)));
@@ -91,7 +92,9 @@ export function rootFromLeafHashes(leafHashes: readonly Uint8Array[], size: numb
 /** RFC 9162 §2.1.3.1: PATH(index, D[0:size]), ordered from the leaf's sibling up to the root's child. */
 export function inclusionProof(leafHashes: readonly Uint8Array[], index: number, size: number): Buffer[] {
   requireTreeSize(leafHashes, size);
-  if (!isTreeSize(index) || index >= size) throw new RangeError(`leaf index ${index} is not below tree size ${size}`);
+  if (!isNonNegativeSafeInteger(index) || index >= size) {
+    throw new RangeError(`leaf index ${index} is not below tree size ${size}`);
+  }
   // Walk down from the root; each step records the sibling subtree and keeps the half holding the leaf.
   const siblingsTopDown: Buffer[] = [];
   let begin = 0;
@@ -112,7 +115,7 @@ export function inclusionProof(leafHashes: readonly Uint8Array[], index: number,
 /** RFC 9162 §2.1.4.1: PROOF(size1, D[0:size2]); empty when size1 = size2; requires 0 < size1 <= size2. */
 export function consistencyProof(leafHashes: readonly Uint8Array[], size1: number, size2: number): Buffer[] {
   requireTreeSize(leafHashes, size2);
-  if (!isTreeSize(size1) || size1 === 0 || size1 > size2) {
+  if (!isNonNegativeSafeInteger(size1) || size1 === 0 || size1 > size2) {
     throw new RangeError(`consistency proofs need 0 < size1 <= size2, got ${size1} and ${size2}`);
   }
   // Iterative SUBPROOF(m, D[begin:end], b): the recursion appends one subtree hash per level,
@@ -146,7 +149,7 @@ export function verifyInclusion(
   proof: readonly Uint8Array[],
   root: Uint8Array,
 ): boolean {
-  if (!isTreeSize(index) || !isTreeSize(size) || index >= size) return false;
+  if (!isNonNegativeSafeInteger(index) || !isNonNegativeSafeInteger(size) || index >= size) return false;
   if (!isHash(leafHashValue) || !isHash(root) || !isHashList(proof)) return false;
   let fn = index;
   let sn = size - 1;
@@ -179,7 +182,8 @@ export function verifyConsistency(
   root1: Uint8Array,
   root2: Uint8Array,
 ): boolean {
-  if (!isTreeSize(size1) || !isTreeSize(size2) || size1 === 0 || size1 > size2) return false;
+  if (!isNonNegativeSafeInteger(size1) || !isNonNegativeSafeInteger(size2)) return false;
+  if (size1 === 0 || size1 > size2) return false;
   if (!isHash(root1) || !isHash(root2) || !isHashList(proof)) return false;
   if (size1 === size2) return proof.length === 0 && Buffer.from(root1).equals(root2);
   if (proof.length === 0) return false;
@@ -213,7 +217,7 @@ export function verifyConsistency(
 
 function rangeRoot(leafHashes: readonly Uint8Array[], begin: number, end: number): Buffer {
   const subtreeRoots: Uint8Array[] = [];
-  for (let i = begin; i < end; i++) appendToRange(subtreeRoots, i - begin, leafHashes[i]!);
+  for (let i = begin; i < end; i++) appendToRange(subtreeRoots, i - begin, requireHash(leafHashes[i]!));
   return rootOfRange(subtreeRoots);
 }
 
@@ -236,7 +240,7 @@ function rootOfRange(subtreeRoots: readonly Uint8Array[]): Buffer {
 }
 
 function requireTreeSize(leafHashes: readonly Uint8Array[], size: number): void {
-  if (!isTreeSize(size) || size > leafHashes.length) {
+  if (!isNonNegativeSafeInteger(size) || size > leafHashes.length) {
     throw new RangeError(`tree size ${size} is not between 0 and the ${leafHashes.length} leaf hashes given`);
   }
 }
@@ -246,7 +250,7 @@ function requireHash(value: Uint8Array): Uint8Array {
   return value;
 }
 
-function isTreeSize(value: unknown): value is number {
+function isNonNegativeSafeInteger(value: unknown): value is number {
   return Number.isSafeInteger(value) && (value as number) >= 0;
 }
 

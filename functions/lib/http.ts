@@ -50,17 +50,28 @@ export function parseJsonBody<S extends z.ZodType>(event: APIGatewayProxyEventV2
   return result.data;
 }
 
-/** Turns a thrown WardenError into `{ error, message }` with its status; anything else is a 500 that names no internals. */
-export function apiErrors(format: (error: WardenError) => unknown = (e) => ({ error: e.code, message: e.message })): Middleware {
+export interface ErrorFormat {
+  readonly body: (error: WardenError) => unknown;
+  readonly status: (error: WardenError) => number;
+}
+
+const apiErrorFormat: ErrorFormat = {
+  body: (error) => ({ error: error.code, message: error.message }),
+  status: (error) => statusByCode[error.code],
+};
+
+/** Turns a thrown WardenError into its status and body; anything else is a 500 that names no internals. */
+export function apiErrors(format: ErrorFormat = apiErrorFormat): Middleware {
   return {
     onError: async (request) => {
       const error = request.error;
       if (error instanceof WardenError) {
-        request.response = json(statusByCode[error.code], format(error));
+        request.response = json(format.status(error), format.body(error));
         return;
       }
       console.error(JSON.stringify({ level: 'ERROR', message: 'unhandled control-plane error', error: String(error) }));
-      request.response = json(500, format(new WardenError('CONTROL_PLANE_UNAVAILABLE', 'internal error in the control plane')));
+      const internal = new WardenError('CONTROL_PLANE_UNAVAILABLE', 'internal error in the control plane');
+      request.response = json(500, format.body(internal));
     },
   };
 }

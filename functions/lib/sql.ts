@@ -71,8 +71,10 @@ const droppedRelationKinds = new Set(['OBJECT_TABLE', 'OBJECT_VIEW', 'OBJECT_MAT
 function tablesOf(statementType: string, node: unknown): TableRef[] {
   const found = new Map<string, TableRef>();
   const add = (ref: TableRef) => found.set(`${ref.schema ?? ''}.${ref.name}`, ref);
-  walk(node, (key, value) => {
-    if (key === 'RangeVar' && isRecord(value) && typeof value.relname === 'string') {
+  // A RangeVar appears wrapped ({ RangeVar: {…} }) in lists, but bare where a field's type is
+  // fixed (DeleteStmt.relation, InsertStmt.relation, …): recognize it by its relname.
+  walk(node, (value) => {
+    if (typeof value.relname === 'string') {
       add(typeof value.schemaname === 'string' ? { schema: value.schemaname, name: value.relname } : { name: value.relname });
     }
   });
@@ -89,14 +91,12 @@ function tablesOf(statementType: string, node: unknown): TableRef[] {
   return [...found.values()];
 }
 
-function walk(value: unknown, visit: (key: string, value: unknown) => void): void {
+function walk(value: unknown, visit: (node: Record<string, unknown>) => void): void {
   if (Array.isArray(value)) {
     for (const item of value) walk(item, visit);
   } else if (isRecord(value)) {
-    for (const [key, child] of Object.entries(value)) {
-      visit(key, child);
-      walk(child, visit);
-    }
+    visit(value);
+    for (const child of Object.values(value)) walk(child, visit);
   }
 }
 

@@ -22,7 +22,7 @@ import type { CommandDecision, SessionStartResponse } from '../../core/contract.
 import type { ControlPlaneClient } from '../control-plane-client.js';
 import { ControlPlaneRefusal } from '../errors.js';
 import type { CancelRegistry } from './cancel-registry.js';
-import { FrontendParser, ProtocolError, serialize, type FrontendMessage } from './protocol/index.js';
+import { decodePasswordMessage, FrontendParser, ProtocolError, serialize, type FrontendMessage } from './protocol/index.js';
 import { ResponseSequencer } from './response-sequencer.js';
 import { openUpstream, UpstreamLoginError, type Upstream, type UpstreamTarget } from './upstream.js';
 
@@ -34,7 +34,6 @@ const SQLSTATE = {
   connectionFailure: '08006',
   cannotConnectNow: '57P03',
   protocolViolation: '08P01',
-  featureNotSupported: '0A000',
 } as const;
 
 export interface ClientSessionOptions {
@@ -74,12 +73,8 @@ export class ClientSession {
     try {
       messages = this.parser.push(chunk);
     } catch (error) {
-      if (error instanceof ProtocolError) {
-        this.options.log({ event: 'protocol-violation', code: error.code });
-        this.fatal(SQLSTATE.protocolViolation, `protocol violation: ${error.message}`);
-        return;
-      }
-      throw error;
+      this.fail(error);
+      return;
     }
     for (const message of messages) {
       // Every message waits for the ones before it: authorization is asynchronous, order is not negotiable.
@@ -94,7 +89,7 @@ export class ClientSession {
         return this.handleStartup(message);
       case 'password':
         if (message.name !== 'password') return this.fatal(SQLSTATE.protocolViolation, `expected a password message, got ${message.name}`);
-        return this.openSession(message.data);
+        return this.openSession(decodePasswordMessage(message));
       case 'connecting':
         return this.fatal(SQLSTATE.protocolViolation, 'message received before the session was ready');
       case 'ready':
@@ -122,8 +117,8 @@ export class ClientSession {
         this.startupParameters = message.parameters;
         const unknownOptions = Object.keys(message.parameters).filter((name) => name.startsWith('_pq_.'));
         if (message.protocolVersion !== PROTOCOL_3_0 || unknownOptions.length > 0) {
-          if (message.protocolVersion >> 16 !== 3) return this.fatal(SQLSTATE.featureNotSupported, 'unsupported frontend protocol: Warden speaks protocol 3');
-          // Protocol docs, "Protocol versions": offer 3.0 and list the options we do not know.
+          // The parser already refused any major version but 3. Protocol docs, "Protocol
+          // versions": offer 3.0 and list the options we do not know.
           socket.write(serialize.negotiateProtocolVersion(0, unknownOptions));
         }
         if (!this.startupParameters.user) return this.fatal(SQLSTATE.invalidAuthorization, 'no user name in the startup message');
@@ -136,9 +131,8 @@ export class ClientSession {
     }
   }
 
-  private async openSession(passwordData: Buffer): Promise<void> {
+  private async openSession(token: string): Promise<void> {
     this.phase = 'connecting';
-    const token = passwordData.toString('utf8').replace(/\0$/, '');
     const user = this.startupParameters.user ?? '';
     const connection = this.startupParameters.database || user;
     const target = this.options.targets.get(connection);
@@ -296,6 +290,10 @@ export class ClientSession {
   }
 
   private fail(error: unknown): void {
+    if (error instanceof ProtocolError) {
+      this.options.log({ event: 'protocol-violation', code: error.code });
+      return this.fatal(SQLSTATE.protocolViolation, `protocol violation: ${error.message}`);
+    }
     this.options.log({ event: 'session-error', error: error instanceof Error ? error.name : 'unknown' });
     this.fatal(SQLSTATE.connectionFailure, 'internal error in the Warden proxy; the session is closed');
   }

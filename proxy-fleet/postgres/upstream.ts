@@ -38,7 +38,7 @@ export class UpstreamLoginError extends Error {
 }
 
 /** Client startup parameters safe to pass on. `options` is not: it can set any server setting, `role` included. */
-const forwardedParameters = ['application_name', 'client_encoding', 'DateStyle', 'TimeZone', 'IntervalStyle', 'extra_float_digits'];
+const forwardedParameters = ['application_name', 'DateStyle', 'TimeZone', 'IntervalStyle', 'extra_float_digits'];
 
 export async function openUpstream(target: UpstreamTarget, clientParameters: Readonly<Record<string, string>>, timeoutMs = 10_000): Promise<Upstream> {
   const socket = connect({ host: target.host, port: target.port, noDelay: true });
@@ -64,7 +64,9 @@ export async function openUpstream(target: UpstreamTarget, clientParameters: Rea
         }
       });
       socket.once('connect', () => {
-        const parameters: Record<string, string> = { user: target.user, database: target.database };
+        // The control plane parses SQL as UTF-8, so the server must send and expect exactly that;
+        // the client learns it from the server's ParameterStatus.
+        const parameters: Record<string, string> = { user: target.user, database: target.database, client_encoding: 'UTF8' };
         for (const name of forwardedParameters) {
           const value = clientParameters[name];
           if (value !== undefined) parameters[name] = value;

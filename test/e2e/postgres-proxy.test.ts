@@ -16,6 +16,8 @@ import { LedgerStore } from '../../functions/lib/store.js';
 import type { StoredEntry } from '../../core/ledger/entry.js';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { startTestWarden, type RunningTestWarden } from '../helpers/warden.js';
+import { loginWire, openWire } from '../helpers/pg-wire.js';
+import { serialize, type BackendMessage } from '../../proxy-fleet/postgres/protocol/index.js';
 
 const run = promisify(execFile);
 
@@ -137,8 +139,18 @@ describe('PostgreSQL through warden up', () => {
     const secretLiteral = 'needle-4111-1111-1111-1111';
     const result = await psql(await token('bob'), ['-d', 'app', '-c', `SELECT id FROM customers WHERE note = '${secretLiteral}'; SELECT 42`, '-c', 'DROP TABLE customers', '-c', 'SELECT 7']);
     assert.match(result.stderr, /Warden denied/);
-    const entries = (await ledger()).map((stored) => JSON.parse(stored.entry) as { type: string; identity: { sub: string }; session: string; seq: number; data: Record<string, unknown> });
-    const bobs = entries.filter((entry) => entry.identity.sub === 'bob').sort((a, b) => a.seq - b.seq);
+    type Entry = { type: string; identity: { sub: string }; session: string; seq: number; data: Record<string, unknown> };
+    const bobsEntries = async () =>
+      (await ledger())
+        .map((stored) => JSON.parse(stored.entry) as Entry)
+        .filter((entry) => entry.identity.sub === 'bob')
+        .sort((a, b) => a.seq - b.seq);
+    // The proxy records session.end after psql has gone; wait for it rather than race it.
+    let bobs = await bobsEntries();
+    for (let tries = 0; bobs.at(-1)?.type !== 'session.end' && tries < 50; tries += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      bobs = await bobsEntries();
+    }
     assert.equal(new Set(bobs.map((e) => e.session)).size, 1);
     assert.deepEqual(
       bobs.map((e) => [e.type, e.data.text, e.data.decision]),
@@ -207,6 +219,60 @@ describe('PostgreSQL through warden up', () => {
     assert.equal(bytes.indexOf(db.password), -1, 'the upstream password reached the client');
     assert.ok(!JSON.stringify(await ledger()).includes(db.password), 'the upstream password is in the ledger');
     assert.ok(!warden.output().includes(db.password), 'the upstream password is in the logs');
+  });
+
+  it('keeps pipelined replies in protocol order around a denial', async () => {
+    const client = await loginWire(warden.proxyPort, await token(), 'app');
+    const describeMessage = (m: BackendMessage) =>
+      m.name === 'errorResponse' ? `error ${m.fields.C}` : m.name === 'readyForQuery' ? `ready ${m.status}` : m.name === 'other' ? String.fromCharCode(m.code) : m.name;
+    try {
+      client.send(
+        serialize.parse('', 'SELECT 1 AS one', []),
+        serialize.bind('', '', []),
+        serialize.execute('', 0),
+        serialize.parse('', 'DROP TABLE customers', []),
+        serialize.bind('', '', []),
+        serialize.execute('', 0),
+        serialize.sync(),
+        serialize.query('SELECT 2 AS two'),
+      );
+      const first = await client.readUntil((m) => m.name === 'readyForQuery');
+      // ParseComplete '1', BindComplete '2', DataRow 'D', CommandComplete 'C', then the denial.
+      assert.deepEqual(first.map(describeMessage), ['1', '2', 'D', 'C', 'error 42501', 'ready I']);
+      const second = await client.readUntil((m) => m.name === 'readyForQuery');
+      assert.deepEqual(second.map(describeMessage), ['T', 'D', 'C', 'ready I']);
+      // FunctionCall carries no SQL to authorize: refused, and the session goes on.
+      client.send(serialize.functionCall(1598, []), serialize.query('SELECT 3'));
+      const refused = await client.readUntil((m) => m.name === 'readyForQuery');
+      assert.deepEqual(refused.map(describeMessage), ['error 42501', 'ready I']);
+      assert.deepEqual((await client.readUntil((m) => m.name === 'readyForQuery')).map(describeMessage), ['T', 'D', 'C', 'ready I']);
+    } finally {
+      client.socket.destroy();
+    }
+    assert.equal(await db.sql('SELECT count(*) FROM customers', db.database), '2');
+  });
+
+  it('closes a connection that sends malformed bytes, and keeps serving the others', async () => {
+    const healthy = await loginWire(warden.proxyPort, await token(), 'app');
+    const hostile = await openWire(warden.proxyPort);
+    // A startup packet that claims 1 GiB.
+    const header = Buffer.alloc(8);
+    header.writeInt32BE(1 << 30, 0);
+    header.writeInt32BE(196_608, 4);
+    hostile.send(header);
+    const [fatal] = await hostile.closed();
+    assert.equal(fatal?.name, 'errorResponse');
+    assert.equal(fatal?.name === 'errorResponse' && fatal.fields.C, '08P01');
+
+    const afterLogin = await openWire(warden.proxyPort);
+    afterLogin.send(serialize.startup({ user: 'x', database: 'app' }), Buffer.from([0x7a, 0, 0, 0, 2]));
+    const messages = await afterLogin.closed();
+    assert.ok(messages.some((m) => m.name === 'errorResponse' && m.fields.C === '08P01'), 'a bad length after startup is a protocol violation');
+
+    healthy.send(serialize.query('SELECT 1'));
+    const reply = await healthy.readUntil((m) => m.name === 'readyForQuery');
+    assert.equal(reply.at(-1)?.name, 'readyForQuery');
+    healthy.socket.destroy();
   });
 
   it('verify passes on the live store, then fails naming an entry edited through the DynamoDB API', async () => {

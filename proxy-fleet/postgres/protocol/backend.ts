@@ -28,7 +28,8 @@ export type BackendMessage =
   | { name: 'noticeResponse'; fields: Record<string, string>; raw: Buffer }
   | {
       name: 'negotiateProtocolVersion';
-      newestMinorVersion: number;
+      /** Newest version the server offers, as major << 16 | minor (see the serializer). */
+      protocolVersion: number;
       unrecognizedOptions: string[];
       raw: Buffer;
     }
@@ -237,14 +238,17 @@ function decodeFields(raw: Buffer, context: string): Record<string, string> {
 
 function decodeNegotiateProtocolVersion(raw: Buffer): BackendMessage {
   const reader = new BufferReader(raw, HEADER_BYTES, 'NegotiateProtocolVersion');
-  const newestMinorVersion = reader.int32();
+  const protocolVersion = reader.int32();
+  if (protocolVersion >>> 16 !== 3) {
+    throw new ProtocolError('MALFORMED_MESSAGE', 'NegotiateProtocolVersion: offers a major version other than 3');
+  }
   const count = reader.int32();
   if (count < 0) {
-    throw new ProtocolError('MALFORMED_MESSAGE', `NegotiateProtocolVersion: negative option count`);
+    throw new ProtocolError('MALFORMED_MESSAGE', 'NegotiateProtocolVersion: negative option count');
   }
   reader.ensureAvailable(count, `${count} option names`);
   const unrecognizedOptions: string[] = [];
   for (let i = 0; i < count; i++) unrecognizedOptions.push(reader.cstring());
   reader.expectEnd();
-  return { name: 'negotiateProtocolVersion', newestMinorVersion, unrecognizedOptions, raw };
+  return { name: 'negotiateProtocolVersion', protocolVersion, unrecognizedOptions, raw };
 }

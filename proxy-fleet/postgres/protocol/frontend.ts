@@ -94,8 +94,7 @@ export class FrontendParser {
   private readonly maxStartupBytes: number;
   private readonly typedLimits: ReadonlyMap<number, number>;
   private phase: Phase = 'startup';
-  private sslRequested = false;
-  private gssEncRequested = false;
+  private readonly encryptionRequests = new Set<'sslRequest' | 'gssEncRequest'>();
   private failure: ProtocolError | undefined;
 
   constructor(options: FrontendParserOptions = {}) {
@@ -202,10 +201,10 @@ export class FrontendParser {
     const code = raw.readUInt32BE(4);
     switch (code) {
       case StartupCode.sslRequest:
-        this.sslRequested = this.acceptEncryptionRequest('SSLRequest', raw, this.sslRequested);
+        this.acceptEncryptionRequest('sslRequest', raw);
         return { name: 'sslRequest', raw };
       case StartupCode.gssEncRequest:
-        this.gssEncRequested = this.acceptEncryptionRequest('GSSENCRequest', raw, this.gssEncRequested);
+        this.acceptEncryptionRequest('gssEncRequest', raw);
         return { name: 'gssEncRequest', raw };
       case StartupCode.cancelRequest:
         this.phase = 'ended';
@@ -225,20 +224,20 @@ export class FrontendParser {
     return message;
   }
 
-  /** Returns the new "already requested" flag. */
-  private acceptEncryptionRequest(what: string, raw: Buffer, alreadyRequested: boolean): boolean {
+  /** Each request may come once per connection (PostgreSQL's ssl_done and gss_done). */
+  private acceptEncryptionRequest(name: 'sslRequest' | 'gssEncRequest', raw: Buffer): void {
     if (raw.length !== 8) {
-      throw new ProtocolError('MALFORMED_MESSAGE', `${what} must be 8 bytes, got ${raw.length}`);
+      throw new ProtocolError('MALFORMED_MESSAGE', `${name} must be 8 bytes, got ${raw.length}`);
     }
-    if (alreadyRequested) {
-      throw new ProtocolError('UNEXPECTED_MESSAGE', `second ${what} on one connection`);
+    if (this.encryptionRequests.has(name)) {
+      throw new ProtocolError('UNEXPECTED_MESSAGE', `second ${name} on one connection`);
     }
+    this.encryptionRequests.add(name);
     // The client must wait for the one-byte answer; bytes already here were sent unencrypted
     // and may have been injected by a man in the middle (CVE-2021-23214).
     if (this.framer.bufferedBytes > 0) {
-      throw new ProtocolError('BYTES_AFTER_SSL_REQUEST', `unencrypted bytes received after ${what}`);
+      throw new ProtocolError('BYTES_AFTER_SSL_REQUEST', `unencrypted bytes received after ${name}`);
     }
-    return true;
   }
 
   private decodeTypedMessage(raw: Buffer): FrontendMessage {

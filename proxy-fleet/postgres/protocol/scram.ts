@@ -82,10 +82,13 @@ export class ScramClient {
   /** Checks the server-first-message (AuthenticationSASLContinue) and returns the client-final-message. */
   handleServerFirst(serverFirst: string): string {
     if (this.state.step !== 'sentClientFirst') throw outOfOrder('handleServerFirst');
+    const { clientFirstBare } = this.state;
+    // A rejected server-first-message ends the exchange: no second try on the same client.
+    this.state = { step: 'done' };
     const { nonce, salt, iterations } = this.parseServerFirst(serverFirst);
     const keys = deriveScramKeys(this.password, salt, iterations);
     const clientFinalWithoutProof = `c=${CHANNEL_BINDING},r=${nonce}`;
-    const authMessage = `${this.state.clientFirstBare},${serverFirst},${clientFinalWithoutProof}`;
+    const authMessage = `${clientFirstBare},${serverFirst},${clientFinalWithoutProof}`;
     const clientSignature = hmac(keys.storedKey, authMessage);
     const proof = Buffer.alloc(KEY_BYTES);
     for (let i = 0; i < KEY_BYTES; i++) {
@@ -105,7 +108,7 @@ export class ScramClient {
     }
     const match = /^v=([^,]*)$/.exec(serverFinal);
     const signature = match?.[1];
-    if (signature === undefined || !BASE64.test(signature)) {
+    if (signature === undefined || signature === '' || !BASE64.test(signature)) {
       throw new ScramError('MALFORMED_SERVER_MESSAGE', 'server-final-message is not "v=<signature>"');
     }
     const received = Buffer.from(signature, 'base64');
@@ -114,7 +117,10 @@ export class ScramClient {
     }
   }
 
-  /** Strict, like libpq: exactly r=, s=, i= in this order, no extension (RFC 5802 §7). */
+  /**
+   * Exactly r=, s=, i= in this order. RFC 5802 §7 would allow extensions after i=; PostgreSQL
+   * sends none and libpq refuses them, and so does this client.
+   */
   private parseServerFirst(serverFirst: string): { nonce: string; salt: Buffer; iterations: number } {
     const match = /^r=([^,]*),s=([^,]*),i=([^,]*)$/.exec(serverFirst);
     if (match === null) {

@@ -28,6 +28,7 @@ export interface NoticeResponseFields {
 }
 
 const SQLSTATE = /^[0-9A-Z]{5}$/;
+const PROTOCOL_3_MAJOR = StartupCode.protocol3_0;
 
 /**
  * Builds protocol messages. Each call returns a fresh Buffer holding one whole message. Strings
@@ -80,8 +81,18 @@ export const serialize = {
     return Buffer.from([NEGOTIATION_REFUSED]);
   },
 
+  /**
+   * The docs call the first field the newest minor version, but PostgreSQL sends the whole
+   * version (3 << 16 | minor) and libpq rejects anything below 3.0 as a downgrade to protocol 2;
+   * so the minor given here is sent the way PostgreSQL sends it.
+   */
   negotiateProtocolVersion(newestMinorVersion: number, unrecognizedOptions: string[]): Buffer {
-    const writer = new BufferWriter().addInt32(newestMinorVersion).addInt32(unrecognizedOptions.length);
+    if (!Number.isInteger(newestMinorVersion) || newestMinorVersion < 0 || newestMinorVersion > 0xffff) {
+      throw new RangeError('a minor protocol version fits in 16 bits');
+    }
+    const writer = new BufferWriter()
+      .addInt32(PROTOCOL_3_MAJOR | newestMinorVersion)
+      .addInt32(unrecognizedOptions.length);
     for (const option of unrecognizedOptions) writer.addCString(option);
     return writer.flush(BackendCode.negotiateProtocolVersion);
   },

@@ -1,0 +1,190 @@
+/**
+ * The control plane's handlers behind the local HTTP adapter, on an in-memory dynalite:
+ * the same modules a Lambda would run, spoken to over HTTP.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { decodeJwt, decodeProtectedHeader } from 'jose';
+import { wardenConfigSchema } from '../../core/config.js';
+import type { AuthorizeResponse, SessionStartResponse } from '../../core/contract.js';
+import { startDynalite, type EmbeddedDynalite } from '../../functions/lib/dynamodb.js';
+import { buildRuntime, configureRuntime, type Runtime } from '../../functions/lib/runtime.js';
+import { startLocalApi, type LocalApi } from '../../functions/local/http-adapter.js';
+
+const PROXY_KEY = 'test-proxy-key-0123456789';
+
+describe('control plane over the local HTTP adapter', () => {
+  let dir: string;
+  let store: EmbeddedDynalite;
+  let api: LocalApi;
+  let runtime: Runtime;
+
+  const post = async (path: string, body: unknown, headers: Record<string, string> = { authorization: `Bearer ${PROXY_KEY}` }) => {
+    const response = await fetch(`${api.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  };
+  const exchange = async (fields: Record<string, string>) => {
+    const response = await fetch(`${api.url}/v1/token`, { method: 'POST', body: new URLSearchParams(fields) });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  };
+  const wardenToken = async (sub: string, groups: string[] = []) => {
+    const subject = await runtime.devIssuer!.mint({ sub, groups });
+    const { body } = await exchange({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: subject, subject_token_type: 'urn:ietf:params:oauth:token-type:id_token' });
+    return String(body.access_token);
+  };
+  const openSession = async (sub: string) => {
+    const { status, body } = await post('/v1/sessions', { token: await wardenToken(sub), connection: 'app', protocol: 'postgres', client: { address: '127.0.0.1', user: sub } });
+    assert.equal(status, 201, JSON.stringify(body));
+    return body as unknown as SessionStartResponse;
+  };
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'warden-cp-'));
+    store = await startDynalite({});
+    const config = wardenConfigSchema.parse({
+      connections: {
+        app: { kind: 'postgres', host: '127.0.0.1', database: 'app', user: 'u' },
+        billing: { kind: 'postgres', host: '127.0.0.1', database: 'billing', user: 'u' },
+      },
+      policy: { deny: [{ id: 'no-drop', statements: ['DropStmt'], reason: 'no drops' }] },
+    });
+    runtime = await buildRuntime({ config, stateDir: dir, storeEndpoint: store.endpoint, proxyKey: PROXY_KEY });
+    await runtime.store.ensureTables();
+    configureRuntime(runtime);
+    api = await startLocalApi({ host: '127.0.0.1', port: 0 });
+  });
+
+  after(async () => {
+    await api.close();
+    await store.close().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  describe('POST /v1/token', () => {
+    it('exchanges a development identity token for a short-lived ES256 Warden token', async () => {
+      const subject = await runtime.devIssuer!.mint({ sub: 'alice', groups: ['dba', 'eng'] });
+      const { status, body } = await exchange({
+        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+        subject_token: subject,
+        subject_token_type: 'urn:ietf:params:oauth:token-type:id_token',
+      });
+      assert.equal(status, 200, JSON.stringify(body));
+      assert.equal(body.issued_token_type, 'urn:ietf:params:oauth:token-type:jwt');
+      const token = String(body.access_token);
+      assert.equal(decodeProtectedHeader(token).alg, 'ES256');
+      const claims = decodeJwt(token);
+      assert.equal(claims.sub, 'alice');
+      assert.deepEqual(claims.groups, ['dba', 'eng']);
+      assert.deepEqual(claims.aud, ['app', 'billing']);
+      assert.match(String(claims.chain), /^[0-9a-f-]{36}$/);
+      assert.equal(claims.act, undefined, 'a directly exchanged token has no actor chain');
+      assert.ok(claims.exp! - claims.iat! <= 900 && claims.exp! > Date.now() / 1000);
+      assert.equal(body.expires_in, claims.exp! - claims.iat!);
+    });
+
+    it('narrows the audience to the connections asked for, and refuses unknown ones', async () => {
+      const subject = await runtime.devIssuer!.mint({ sub: 'alice', groups: [] });
+      const base = { grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: subject, subject_token_type: 'urn:ietf:params:oauth:token-type:jwt' };
+      const narrow = await exchange({ ...base, audience: 'billing' });
+      assert.deepEqual(decodeJwt(String(narrow.body.access_token)).aud, ['billing']);
+      const unknown = await exchange({ ...base, audience: 'prod' });
+      assert.equal(unknown.status, 400);
+      assert.equal(unknown.body.error, 'invalid_target');
+    });
+
+    it('answers RFC 6749 §5.2 errors', async () => {
+      const missingGrant = await exchange({ subject_token: 'x', subject_token_type: 'urn:ietf:params:oauth:token-type:jwt' });
+      assert.equal(missingGrant.status, 400);
+      assert.equal(missingGrant.body.error, 'invalid_request');
+      const forged = await exchange({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: await wardenToken('mallory'), subject_token_type: 'urn:ietf:params:oauth:token-type:jwt' });
+      assert.equal(forged.status, 400);
+      assert.equal(forged.body.error, 'invalid_grant');
+      assert.match(String(forged.body.error_description), /not issued by this Warden/);
+    });
+  });
+
+  describe('proxy routes', () => {
+    it('refuse callers without the proxy key', async () => {
+      const attempts: Record<string, string>[] = [{}, { authorization: 'Bearer wrong' }, { authorization: `Bearer ${PROXY_KEY}x` }];
+      for (const headers of attempts) {
+        const { status, body } = await post('/v1/authorize', { commands: [] }, headers);
+        assert.equal(status, 401);
+        assert.equal(body.error, 'UNAUTHENTICATED_PROXY');
+      }
+    });
+
+    it('validate request bodies and name the bad field', async () => {
+      const { status, body } = await post('/v1/authorize', { commands: [{ sessionId: 's', commandId: -1, kind: 'sql.query', text: 'SELECT 1' }] });
+      assert.equal(status, 400);
+      assert.match(String(body.message), /commands\.0\.commandId/);
+      const notJson = await post('/v1/sessions', '{not json');
+      assert.equal(notJson.status, 400);
+    });
+
+    it('open a session only for a token whose audience has the connection', async () => {
+      const subject = await runtime.devIssuer!.mint({ sub: 'carol', groups: [] });
+      const { body } = await exchange({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: subject, subject_token_type: 'urn:ietf:params:oauth:token-type:jwt', audience: 'billing' });
+      const refused = await post('/v1/sessions', { token: body.access_token, connection: 'app', protocol: 'postgres', client: { address: '', user: 'carol' } });
+      assert.equal(refused.status, 403);
+      assert.equal(refused.body.error, 'WRONG_AUDIENCE');
+      const unknown = await post('/v1/sessions', { token: body.access_token, connection: 'nope', protocol: 'postgres', client: { address: '', user: 'carol' } });
+      assert.equal(unknown.body.error, 'UNKNOWN_CONNECTION');
+    });
+
+    it('decide a batch across sessions; a bad session denies only its own commands', async () => {
+      const a = await openSession('alice');
+      const b = await openSession('bob');
+      const { status, body } = await post('/v1/authorize', {
+        commands: [
+          { sessionId: a.sessionId, commandId: 0, kind: 'sql.query', text: 'SELECT 1; SELECT 2' },
+          { sessionId: b.sessionId, commandId: 0, kind: 'sql.query', text: 'DROP TABLE t' },
+          { sessionId: 'no-such-session', commandId: 0, kind: 'sql.query', text: 'SELECT 1' },
+          { sessionId: a.sessionId, commandId: 1, kind: 'sql.parse', text: 'SELEC oops' },
+        ],
+      });
+      assert.equal(status, 200);
+      const { results } = body as unknown as AuthorizeResponse;
+      assert.deepEqual(
+        results.map((r) => [r.sessionId === a.sessionId ? 'a' : r.sessionId === b.sessionId ? 'b' : 'x', r.commandId, r.decision, r.statements.map((s) => s.entry.split('/')[1])]),
+        [
+          ['a', 0, 'allow', ['1', '2']],
+          ['b', 0, 'deny', ['1']],
+          ['x', 0, 'deny', []],
+          ['a', 1, 'deny', ['3']],
+        ],
+      );
+      assert.equal(results[2]!.error, 'UNKNOWN_SESSION');
+      assert.match(results[3]!.reason!, /SQL does not parse/);
+    });
+
+    it('deny every command once the session token has expired', async () => {
+      const session = await openSession('dave');
+      configureRuntime({ ...runtime, now: () => Date.now() + 16 * 60_000 });
+      try {
+        const { body } = await post('/v1/authorize', { commands: [{ sessionId: session.sessionId, commandId: 0, kind: 'sql.query', text: 'SELECT 1' }] });
+        const [result] = (body as unknown as AuthorizeResponse).results;
+        assert.equal(result!.decision, 'deny');
+        assert.match(result!.reason!, /token expired at/);
+      } finally {
+        configureRuntime(runtime);
+      }
+    });
+
+    it('fail closed when the store is unreachable: deny, 503, nothing recorded', async () => {
+      const session = await openSession('erin');
+      await store.close();
+      const { status, body } = await post('/v1/authorize', { commands: [{ sessionId: session.sessionId, commandId: 0, kind: 'sql.query', text: 'SELECT 1' }] });
+      assert.equal(status, 200);
+      const [result] = (body as unknown as AuthorizeResponse).results;
+      assert.equal(result!.decision, 'deny');
+      assert.equal(result!.error, 'STORE_UNAVAILABLE');
+      assert.deepEqual(result!.statements, []);
+      const start = await post('/v1/sessions', { token: await wardenToken('frank'), connection: 'app', protocol: 'postgres', client: { address: '', user: 'frank' } });
+      assert.equal(start.status, 503);
+      assert.equal(start.body.error, 'STORE_UNAVAILABLE');
+    });
+  });
+});
