@@ -3,12 +3,16 @@
  * The `warden` command. Exit codes: 0 success, 1 a check or request failed, 2 usage or
  * configuration error, 3 a Warden service or the store is unreachable.
  */
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { CliError } from './cli-support.js';
 import { ConfigError, loadConfig } from './config-file.js';
 import { requestToken } from './token.js';
 import { up } from './up.js';
-import { verifyLedger } from './verify.js';
+import { verifyLiveLog } from './verify.js';
+import { proveEntry } from './proof.js';
+import { integrateAndCheckpoint } from './checkpoint.js';
+import type { LogReport } from '../core/ledger/log-verify.js';
+import { LedgerError } from '../core/ledger/errors.js';
 
 // The SDK warns on every start that it will soon need Node 22; Lambda already runs 22. Other warnings still show.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -32,6 +36,7 @@ program
     const configFlag = loaded.path ? ` --config ${loaded.path}` : '';
     console.log(`warden ready: control plane ${running.controlPlaneUrl}, PostgreSQL proxy ${host}:${port}`);
     console.log(`connections: ${running.connections.join(', ') || '(none)'}`);
+    console.log(`log public key: ${running.logPublicKey}; checkpoints in ${running.evidenceDir}/checkpoints`);
     console.log('connect with:');
     console.log(`  PGPASSWORD=$(npx warden${configFlag} token --as dev-user) psql -h ${host} -p ${port} -U dev-user ${example}`);
     const shutdown = async () => {
@@ -58,26 +63,75 @@ program
 
 program
   .command('verify')
-  .description("check every session's hash chain in the live store")
+  .description('verify the live log: hash chains, Merkle tree, signed checkpoints and batches')
+  .option('--checkpoint <file>', 'also hold the log to a checkpoint saved earlier (detects a truncated tail)')
+  .option('--key <file>', "the log's public key (default: STATE_DIR/keys/log.vkey)")
   .option('--json', 'print the report as JSON')
-  .addOption(new Option('--quiet', 'print nothing; use the exit code'))
-  .action(async (options: { json?: boolean; quiet?: boolean }) => {
+  .option('--quiet', 'print nothing; use the exit code')
+  .action(async (options: { checkpoint?: string; key?: string; json?: boolean; quiet?: boolean }) => {
     const loaded = await loadConfig(program.opts<{ config?: string }>().config);
-    const showProgress = process.stderr.isTTY && !options.quiet;
-    const report = await verifyLedger(loaded, (n) => showProgress && process.stderr.write(`\rread ${n} entries…`));
+    const showProgress = process.stderr.isTTY && !options.quiet && !options.json;
+    const report = await verifyLiveLog(loaded, {
+      ...(options.checkpoint ? { checkpointFile: options.checkpoint } : {}),
+      ...(options.key ? { keyFile: options.key } : {}),
+      progress: (n) => showProgress && process.stderr.write(`\rread ${n} entries…`),
+    });
     if (showProgress) process.stderr.write('\r');
     if (options.json) console.log(JSON.stringify(report, null, 2));
-    else if (!options.quiet) {
-      if (report.ok) {
-        console.log(`ledger verified: ${report.entries} entries in ${report.sessions} sessions; every hash chain is intact`);
-      } else {
-        const [first] = report.problems;
-        console.log(`ledger verification FAILED: entry ${first!.entry}: ${first!.kind}: ${first!.detail}`);
-        if (report.problems.length > 1) console.log(`${report.problems.length} sessions have a broken chain (run with --json for all)`);
-      }
-    }
+    else if (!options.quiet) printReport(report);
     process.exitCode = report.ok ? 0 : 1;
   });
+
+program
+  .command('proof')
+  .description('print an inclusion proof for ENTRY against the latest checkpoint, and check it')
+  .argument('<entry>', 'a batch id such as b12.3 (as the proxy reports it) or SESSION/SEQ')
+  .option('--key <file>', "the log's public key (default: STATE_DIR/keys/log.vkey)")
+  .option('--json', 'print the proof as JSON')
+  .action(async (entry: string, options: { key?: string; json?: boolean }) => {
+    const loaded = await loadConfig(program.opts<{ config?: string }>().config);
+    const result = await proveEntry(loaded, entry, options.key);
+    if (options.json) console.log(JSON.stringify(result, null, 2));
+    else {
+      console.log(`entry ${result.entry.id} = ${result.entry.session}/${result.entry.seq}, index ${result.entry.index} of ${result.treeSize}`);
+      console.log(`leaf hash ${result.leafHash}`);
+      console.log(`inclusion proof (${result.proof.length} hashes):`);
+      for (const hash of result.proof) console.log(`  ${hash}`);
+      console.log(result.verified ? 'verified against the signed checkpoint:' : 'NOT verified against the signed checkpoint:');
+      console.log(result.checkpoint.trimEnd().replace(/^/gm, '  '));
+    }
+    process.exitCode = result.verified ? 0 : 1;
+  });
+
+program
+  .command('checkpoint')
+  .description('integrate every durable entry and sign a checkpoint now (also runs on an interval in warden up)')
+  .option('--json', 'print the result as JSON')
+  .action(async (options: { json?: boolean }) => {
+    const loaded = await loadConfig(program.opts<{ config?: string }>().config);
+    const { integrated, checkpoint } = await integrateAndCheckpoint(loaded);
+    if (options.json) {
+      console.log(JSON.stringify({ integrated, signed: checkpoint?.signed ?? false, size: checkpoint?.checkpoint.size ?? 0, note: checkpoint?.note ?? null }, null, 2));
+    } else if (!checkpoint) {
+      console.log('the log is empty: nothing to sign');
+    } else {
+      console.log(`integrated ${integrated.entries} entries from ${integrated.batches} batches; tree size ${checkpoint.checkpoint.size}`);
+      console.log(checkpoint.signed ? 'signed a new checkpoint:' : 'the tree has not grown; the latest checkpoint is:');
+      console.log(checkpoint.note.trimEnd());
+    }
+  });
+
+function printReport(report: LogReport): void {
+  if (report.ok) {
+    console.log(`ledger verified: ${report.entries} entries in ${report.sessions} sessions; tree size ${report.treeSize}, root ${report.root}`);
+    for (const checkpoint of report.checkpoints) console.log(`  ${checkpoint.label}: size ${checkpoint.size}, signature and root verified`);
+    if (report.pendingBatches > 0) console.log(`  ${report.pendingBatches} durable batches are not integrated yet (run: warden checkpoint)`);
+    return;
+  }
+  console.log(`ledger verification FAILED: ${report.problems.length} problem(s)`);
+  for (const problem of report.problems.slice(0, 20)) console.log(`  ${problem.subject}: ${problem.kind}: ${problem.detail}`);
+  if (report.problems.length > 20) console.log(`  … and ${report.problems.length - 20} more (run with --json for all)`);
+}
 
 try {
   await program.parseAsync();
@@ -90,6 +144,10 @@ function exitCodeFor(error: unknown): number {
   if (error instanceof CliError) {
     console.error(`warden: ${error.message}`);
     return error.exitCode;
+  }
+  if (error instanceof LedgerError) {
+    console.error(`warden: ${error.message}`);
+    return 1;
   }
   if (error instanceof ConfigError) {
     console.error(`warden: ${error.message}`);

@@ -1,13 +1,22 @@
 /**
  * `warden up`: the control plane (the Lambda handlers behind the local HTTP adapter), the
- * store (embedded dynalite unless an endpoint is configured) and the PostgreSQL proxy, in
- * one process.
+ * store (embedded dynalite unless an endpoint is configured), the log's integrator and
+ * checkpointer, and the PostgreSQL proxy, in one process.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import type { WardenConfig } from '../core/config.js';
+import { SYSTEM_SESSION } from '../core/ledger/entry.js';
+import { canonicalJson } from '../core/canonical-json.js';
+import { Checkpointer } from '../functions/lib/checkpointer.js';
 import { startDynalite } from '../functions/lib/dynamodb.js';
-import { buildRuntime, configureRuntime, statePaths } from '../functions/lib/runtime.js';
+import { DirectorySink } from '../functions/lib/evidence-sink.js';
+import { Integrator } from '../functions/lib/integrator.js';
+import { loadOrCreateNoteKey } from '../functions/lib/key-files.js';
+import { LedgerReader } from '../functions/lib/ledger-reader.js';
+import { LedgerService } from '../functions/lib/ledger-service.js';
+import { buildRuntime, configureRuntime, keyedDigest, statePaths, type Runtime } from '../functions/lib/runtime.js';
+import { ensureTables } from '../functions/lib/table-setup.js';
 import { startLocalApi } from '../functions/local/http-adapter.js';
 import { ControlPlaneClient } from '../proxy-fleet/control-plane-client.js';
 import { startPostgresProxy } from '../proxy-fleet/postgres/server.js';
@@ -26,19 +35,23 @@ export interface RunningWarden {
   readonly controlPlaneUrl: string;
   readonly postgres: { readonly host: string; readonly port: number };
   readonly connections: readonly string[];
-  readonly demo: boolean;
+  readonly logPublicKey: string;
+  readonly evidenceDir: string;
   stop(): Promise<void>;
 }
 
+type Closer = () => Promise<void>;
+
 export async function up(loaded: LoadedConfig, options: UpOptions): Promise<RunningWarden> {
-  const stops: (() => Promise<void>)[] = [];
+  // Closed in this order: stop taking connections, record what is in flight, then the services under it.
+  const closers: Record<'proxy' | 'ledger' | 'api' | 'store' | 'demo', Closer[]> = { proxy: [], ledger: [], api: [], store: [], demo: [] };
   const stop = async () => {
-    for (const close of stops.reverse()) await close().catch(() => undefined);
+    for (const group of Object.values(closers)) for (const close of group) await close().catch(() => undefined);
     await clearRunningState(loaded.stateDir);
   };
   try {
     let config: WardenConfig = loaded.config;
-    const memory = options.memory || config.store.memory;
+    const paths = statePaths(loaded.stateDir);
     await mkdir(loaded.stateDir, { recursive: true, mode: 0o700 });
 
     const targets = new Map<string, UpstreamTarget>();
@@ -46,45 +59,73 @@ export async function up(loaded: LoadedConfig, options: UpOptions): Promise<Runn
       const password = connectionPassword(name, connection);
       targets.set(name, { ...connection, ...(password === undefined ? {} : { password }) });
     }
-    const demo = options.demo || config.demo === 'always' || (config.demo === 'auto' && targets.size === 0);
-    if (demo) {
+    if (options.demo || config.demo === 'always' || (config.demo === 'auto' && targets.size === 0)) {
       options.progress('starting the embedded demo database (PGlite, about 3 s)…');
       const database = await startDemoDatabase();
-      stops.push(() => database.close());
+      closers.demo.push(() => database.close());
       config = { ...config, connections: { ...config.connections, [DEMO_CONNECTION]: database.connection } };
       targets.set(DEMO_CONNECTION, database.connection);
     }
 
     let storeEndpoint = config.store.endpoint;
     if (!storeEndpoint) {
-      const store = await startDynalite(memory ? {} : { path: statePaths(loaded.stateDir).storeData });
-      stops.push(() => store.close());
+      const store = await startDynalite(options.memory || config.store.memory ? {} : { path: paths.storeData });
+      closers.store.push(() => store.close());
       storeEndpoint = store.endpoint;
     }
+    const signer = await loadOrCreateNoteKey(paths.logKey, config.ledger.origin);
+    let service: LedgerService | undefined;
     const proxyKey = randomBytes(32).toString('base64url');
-    const runtime = await buildRuntime({ config, stateDir: loaded.stateDir, storeEndpoint, proxyKey });
-    await runtime.store.ensureTables();
+    const runtime = await buildRuntime({ config, stateDir: loaded.stateDir, storeEndpoint, proxyKey, onBatch: () => service?.batchWritten() });
+    await ensureTables(runtime.client, config.store.tablePrefix);
+    const reader = new LedgerReader(runtime.client, config.store.tablePrefix);
+    service = new LedgerService({
+      integrator: new Integrator(runtime.client, reader),
+      checkpointer: new Checkpointer(runtime.client, reader, signer, config.ledger.origin, new DirectorySink(paths.evidence)),
+      integrationDelayMs: config.ledger.integrationDelayMs,
+      checkpointIntervalMs: config.ledger.checkpointIntervalSeconds * 1000,
+      log: (event) => console.error(JSON.stringify({ component: 'ledger', ...event })),
+    });
+    service.start();
+    const ledger = service;
+    closers.ledger.push(() => ledger.stop());
     configureRuntime(runtime);
+    await recordConfigSnapshot(runtime);
 
     const api = await startLocalApi(config.controlPlane.listen);
-    stops.push(() => api.close());
+    closers.api.push(() => api.close());
     const proxy = await startPostgresProxy({
       ...config.proxy.postgres,
       controlPlane: new ControlPlaneClient({ url: api.url, proxyKey }),
       targets,
     });
-    stops.push(() => proxy.close());
+    closers.proxy.push(() => proxy.close());
 
     const postgres = { host: proxy.host, port: proxy.port };
-    await writeRunningState(loaded.stateDir, {
-      pid: process.pid,
-      controlPlaneUrl: api.url,
-      ...(config.store.endpoint ? {} : { storeEndpoint }),
-      postgres,
-    });
-    return { controlPlaneUrl: api.url, postgres, connections: [...targets.keys()], demo, stop };
+    await writeRunningState(loaded.stateDir, { pid: process.pid, controlPlaneUrl: api.url, ...(config.store.endpoint ? {} : { storeEndpoint }), postgres });
+    return { controlPlaneUrl: api.url, postgres, connections: [...targets.keys()], logPublicKey: paths.logVerifierKey, evidenceDir: paths.evidence, stop };
   } catch (error) {
     await stop();
     throw error;
   }
+}
+
+/** The configuration in force, with passwords removed, opens the log of every start. */
+async function recordConfigSnapshot(runtime: Runtime): Promise<void> {
+  const { config } = runtime;
+  const connections = Object.fromEntries(
+    Object.entries(config.connections).map(([name, { password, ...rest }]) => [name, password === undefined ? rest : { ...rest, password: '[redacted]' }]),
+  );
+  const snapshot = { ...config, connections };
+  await runtime.ledger.append([
+    {
+      session: SYSTEM_SESSION,
+      type: 'config.snapshot',
+      time: new Date(runtime.now()).toISOString(),
+      identity: { sub: 'warden', groups: [], chain: SYSTEM_SESSION, act: [] },
+      connection: '',
+      digest: keyedDigest(runtime, canonicalJson(config)),
+      data: { config: snapshot, policyVersion: runtime.policyVersion },
+    },
+  ]);
 }

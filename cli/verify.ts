@@ -1,36 +1,74 @@
-/** `warden verify`: walk every session's hash chain in the live store. */
+/** `warden verify`: the whole live log, held to its signed checkpoints and to any saved one. */
+import { readFile } from 'node:fs/promises';
+import { verifyLog, type IndexedEntry, type LogReport } from '../core/ledger/log-verify.js';
+import { parseVerifierKey, type NoteVerifier } from '../core/ledger/signed-note.js';
+import { TILE_WIDTH } from '../core/ledger/tiles.js';
 import { isWardenError } from '../core/errors.js';
-import { verifyChains, type ChainReport } from '../core/ledger/chain-verify.js';
-import type { StoredEntry } from '../core/ledger/entry.js';
-import { createDynamoClient, startDynalite } from '../functions/lib/dynamodb.js';
+import type { BatchRecord } from '../functions/lib/ledger-reader.js';
 import { statePaths } from '../functions/lib/runtime.js';
-import { LedgerStore } from '../functions/lib/store.js';
 import { CliError } from './cli-support.js';
 import type { LoadedConfig } from './config-file.js';
-import { readRunningState } from './running-state.js';
+import { openStore } from './store-access.js';
 
-export async function verifyLedger(loaded: LoadedConfig, progress: (entries: number) => void): Promise<ChainReport> {
-  const { config } = loaded;
-  let endpoint = config.store.endpoint ?? (await readRunningState(loaded.stateDir))?.storeEndpoint;
-  let closeEmbedded: (() => Promise<void>) | undefined;
-  if (!endpoint) {
-    if (config.store.memory) throw new CliError('the store is in memory: run verify while `warden up` is running', 2);
-    const embedded = await startDynalite({ path: statePaths(loaded.stateDir).storeData });
-    endpoint = embedded.endpoint;
-    closeEmbedded = embedded.close;
-  }
-  const store = new LedgerStore(createDynamoClient({ endpoint, region: config.store.region }), config.store.tablePrefix);
+export interface VerifyOptions {
+  /** A checkpoint note saved earlier: proves the log still holds everything it committed to. */
+  readonly checkpointFile?: string;
+  /** The log's public key (vkey); by default the state directory's. */
+  readonly keyFile?: string;
+  readonly progress: (entries: number) => void;
+}
+
+export async function loadVerifier(loaded: LoadedConfig, keyFile: string | undefined): Promise<NoteVerifier> {
+  const path = keyFile ?? statePaths(loaded.stateDir).logVerifierKey;
+  let text: string;
   try {
-    const entries: StoredEntry[] = [];
-    for await (const entry of store.scanEntries()) {
-      entries.push(entry);
-      if (entries.length % 10_000 === 0) progress(entries.length);
-    }
-    return verifyChains(entries);
+    text = (await readFile(path, 'utf8')).trim();
+  } catch {
+    throw new CliError(`cannot read the log's public key at ${path}; pass it with --key FILE`, 2);
+  }
+  try {
+    return parseVerifierKey(text);
   } catch (error) {
-    if (isWardenError(error)) throw new CliError(`${error.message}; is the store at ${endpoint} running?`, 3);
+    throw new CliError(`${path} is not a signed-note verifier key: ${(error as Error).message}`, 2);
+  }
+}
+
+export async function verifyLiveLog(loaded: LoadedConfig, options: VerifyOptions): Promise<LogReport> {
+  const verifier = await loadVerifier(loaded, options.keyFile);
+  const saved = options.checkpointFile ? await readSaved(options.checkpointFile) : undefined;
+  const store = await openStore(loaded);
+  try {
+    const { reader } = store;
+    const state = await reader.state();
+    const entries: IndexedEntry[] = [];
+    for await (const entry of reader.entries()) {
+      entries.push(entry);
+      if (entries.length % 10_000 === 0) options.progress(entries.length);
+    }
+    const batches: BatchRecord[] = [];
+    for await (const batch of reader.allBatches()) batches.push(batch);
+    const leafTiles = await reader.readTiles(Array.from({ length: Math.ceil(state.size / TILE_WIDTH) }, (_, index) => ({ level: 0, index })));
+    const latest = await reader.latestCheckpoint();
+    return verifyLog({
+      entries,
+      verifier,
+      state,
+      storedLeaves: leafTiles.flat(),
+      batches,
+      checkpoints: [...(latest ? [{ label: 'latest checkpoint in the store', note: latest.note }] : []), ...(saved ? [{ label: options.checkpointFile!, note: saved }] : [])],
+    });
+  } catch (error) {
+    if (isWardenError(error)) throw new CliError(`${error.message}; is the store at ${store.endpoint} running?`, 3);
     throw error;
   } finally {
-    await closeEmbedded?.();
+    await store.close();
+  }
+}
+
+async function readSaved(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch {
+    throw new CliError(`cannot read the saved checkpoint ${path}`, 2);
   }
 }

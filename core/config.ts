@@ -69,13 +69,24 @@ export const wardenConfigSchema = z.strictObject({
       memory: z.boolean().default(false),
     })
     .prefault({}),
+  ledger: z
+    .strictObject({
+      /** The log's name in every checkpoint, and the name of its signing key. */
+      origin: z.string().regex(/^[^\s+]+$/, 'no spaces and no "+"').default('warden.local/ledger'),
+      /** How often a new checkpoint is signed when the tree has grown. */
+      checkpointIntervalSeconds: z.number().min(1).max(3600).default(10),
+      /** How long the integrator waits after a batch before integrating, to take several at once. */
+      integrationDelayMs: z.number().int().min(0).max(60_000).default(50),
+    })
+    .prefault({}),
   proxy: z.strictObject({ postgres: listen(15432) }).prefault({}),
   /** auto: serve the embedded demo database when no connection is configured. */
   demo: z.enum(['auto', 'always', 'never']).default('auto'),
   connections: z.record(connectionName, postgresConnectionSchema).default({}),
   policy: z
     .strictObject({
-      deny: z.array(denyRuleSchema).default([]),
+      /** Unset: refuse DROP and TRUNCATE, so a fresh gateway is safe to point at a real database. */
+      deny: z.array(denyRuleSchema).default([{ id: 'no-drop', statements: ['DropStmt', 'TruncateStmt'], reason: 'schema changes go through migrations' }]),
     })
     .prefault({}),
 });

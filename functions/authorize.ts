@@ -4,18 +4,20 @@
  * no forwarding). A command is allowed only if every statement in it is allowed, because
  * the proxy forwards a protocol message whole or not at all.
  */
-import { createHmac } from 'node:crypto';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { authorizeRequestSchema, type AuthorizeCommand, type AuthorizeResponse, type CommandDecision } from '../core/contract.js';
 import { WardenError } from '../core/errors.js';
-import { entryId } from '../core/ledger/entry.js';
+import type { EntryDraft } from '../core/ledger/entry.js';
 import { evaluateDenyList, type PolicyDecision } from '../core/policy/deny-list.js';
 import { formatTable } from '../core/policy/sql-facts.js';
 import { apiErrors, json, parseJsonBody, requireProxyKey } from './lib/http.js';
-import { getRuntime, type Runtime } from './lib/runtime.js';
-import { analyzeSql, sqlParserReady, type AnalyzedStatement } from './lib/sql.js';
-import type { EntryDraft } from './lib/store.js';
+import { getRuntime, keyedDigest, type Runtime } from './lib/runtime.js';
+import type { SessionRecord } from './lib/session-store.js';
+import { analyzeSql, sqlParserReady } from './lib/sql.js';
+
+/** Recorded statement text is capped; the keyed digest still covers all of it. */
+const MAX_RECORDED_TEXT = 8192;
 
 export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
   .use(apiErrors())
@@ -37,33 +39,28 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredRe
 
 function refuseAll(sessionId: string, commands: readonly AuthorizeCommand[], error: unknown): CommandDecision[] {
   if (!(error instanceof WardenError)) throw error;
-  return commands.map((command) => ({
-    sessionId,
-    commandId: command.commandId,
-    decision: 'deny',
-    reason: error.message,
-    error: error.code,
-    statements: [],
-  }));
+  return commands.map((command) => ({ sessionId, commandId: command.commandId, decision: 'deny', reason: error.message, error: error.code, statements: [] }));
 }
 
 interface PlannedStatement {
   readonly decision: PolicyDecision;
-  readonly draftData: Record<string, unknown>;
+  readonly data: Record<string, unknown>;
+  readonly raw: string;
+}
+
+interface PlannedCommand {
+  readonly command: AuthorizeCommand;
+  readonly statements: readonly PlannedStatement[];
+  readonly denial: string | undefined;
 }
 
 async function decideSession(runtime: Runtime, sessionId: string, commands: readonly AuthorizeCommand[]): Promise<CommandDecision[]> {
-  const session = await runtime.store.getSession(sessionId);
+  const session = await runtime.sessions.get(sessionId);
   if (!session) throw new WardenError('UNKNOWN_SESSION', `no session ${sessionId}`);
   if (session.endedAt) throw new WardenError('SESSION_ENDED', `session ${sessionId} ended at ${session.endedAt}`);
-  const expired = runtime.now() >= Date.parse(session.expiresAt);
-  const time = new Date(runtime.now()).toISOString();
-
-  const plans = commands.map((command) => planCommand(runtime, command, expired ? session.expiresAt : undefined));
-  const drafts: EntryDraft[] = plans.flatMap((plan) =>
-    plan.statements.map((statement) => ({ type: 'command' as const, time, identity: session.identity, connection: session.connection, data: statement.draftData })),
-  );
-  const written = await runtime.store.append(sessionId, drafts);
+  const expiredAt = runtime.now() >= Date.parse(session.expiresAt) ? session.expiresAt : undefined;
+  const plans = commands.map((command) => planCommand(runtime, command, expiredAt));
+  const written = await runtime.ledger.append(plans.flatMap((plan) => plan.statements.map((statement) => toDraft(runtime, session, statement))));
 
   let next = 0;
   return plans.map(({ command, statements, denial }) => ({
@@ -71,44 +68,58 @@ async function decideSession(runtime: Runtime, sessionId: string, commands: read
     commandId: command.commandId,
     decision: denial ? 'deny' : 'allow',
     ...(denial ? { reason: denial } : {}),
-    statements: statements.map((statement, index) => {
-      const stored = written[next++]!;
-      return {
-        index,
-        decision: statement.decision.decision,
-        ...(statement.decision.decision === 'deny' ? { reason: statement.decision.reason } : {}),
-        entry: entryId(stored.session, stored.seq),
-      };
-    }),
+    statements: statements.map(({ decision }, index) => ({
+      index,
+      decision: decision.decision,
+      ...(decision.decision === 'deny' ? { reason: decision.reason } : {}),
+      entry: written[next++]!.id,
+    })),
   }));
 }
 
-function planCommand(runtime: Runtime, command: AuthorizeCommand, expiredAt: string | undefined) {
-  const digest = keyedDigest(runtime, command.text);
+function toDraft(runtime: Runtime, session: SessionRecord, statement: PlannedStatement): EntryDraft {
+  return {
+    session: session.id,
+    type: 'command',
+    time: new Date(runtime.now()).toISOString(),
+    identity: session.identity,
+    connection: session.connection,
+    digest: keyedDigest(runtime, statement.raw),
+    data: statement.data,
+  };
+}
+
+function planCommand(runtime: Runtime, command: AuthorizeCommand, expiredAt: string | undefined): PlannedCommand {
   const common = { commandId: command.commandId, kind: command.kind, policyVersion: runtime.policyVersion };
-  const analysis = analyzeSql(command.text);
-
-  const plannedDenial = (reason: string, rule: string): PlannedStatement => ({
-    decision: { decision: 'deny', rule, reason },
-    draftData: { ...common, statement: 0, statements: 1, text: '[withheld: not parsed]', digest, decision: 'deny', rule, reason },
+  const refuseWhole = (reason: string, rule: string): PlannedCommand => ({
+    command,
+    denial: reason,
+    statements: [{ decision: { decision: 'deny', rule, reason }, raw: command.text, data: { ...common, statement: 0, statements: 1, text: '[withheld: not parsed]', decision: 'deny', rule, reason } }],
   });
-  if (expiredAt) {
-    const reason = `the session's token expired at ${expiredAt}; reconnect with a new token`;
-    return { command, statements: [plannedDenial(reason, 'token-expired')], denial: reason };
-  }
-  if (!analysis.ok) {
-    return { command, statements: [plannedDenial(analysis.error, 'unparsable-sql')], denial: analysis.error };
-  }
+  if (expiredAt) return refuseWhole(`the session's token expired at ${expiredAt}; reconnect with a new token`, 'token-expired');
+  const analysis = analyzeSql(command.text);
+  if (!analysis.ok) return refuseWhole(analysis.error, 'unparsable-sql');
 
-  const decisions = analysis.statements.map((statement) => evaluateDenyList(runtime.config.policy.deny, statement.facts));
-  const firstDenied = decisions.findIndex((d) => d.decision === 'deny');
-  const denial = firstDenied === -1 ? undefined : describeDenial(decisions[firstDenied]!, firstDenied, decisions.length);
+  const own = analysis.statements.map((statement) => evaluateDenyList(runtime.config.policy.deny, statement.facts));
+  const firstDenied = own.findIndex((d) => d.decision === 'deny');
+  const denial = firstDenied === -1 ? undefined : describeDenial(own[firstDenied]!, firstDenied, own.length);
   const statements = analysis.statements.map((statement, index): PlannedStatement => {
     // A statement that policy allows is still not run when another statement in the same message is denied.
-    const own = decisions[index]!;
-    const decision: PolicyDecision =
-      own.decision === 'allow' && denial ? { decision: 'deny', rule: 'same-message', reason: `not run: ${denial}` } : own;
-    return { decision, draftData: statementData(common, statement, analysis.statements.length, keyedDigest(runtime, statement.text), decision) };
+    const decision: PolicyDecision = own[index]!.decision === 'allow' && denial ? { decision: 'deny', rule: 'same-message', reason: `not run: ${denial}` } : own[index]!;
+    return {
+      decision,
+      raw: statement.text,
+      data: {
+        ...common,
+        statement: index,
+        statements: analysis.statements.length,
+        statementType: statement.facts.statementType,
+        tables: statement.facts.tables.map(formatTable),
+        text: capped(statement.maskedText),
+        decision: decision.decision,
+        ...(decision.decision === 'deny' ? { rule: decision.rule, reason: decision.reason } : {}),
+      },
+    };
   });
   return { command, statements, denial };
 }
@@ -118,27 +129,6 @@ function describeDenial(decision: PolicyDecision, index: number, count: number):
   return count > 1 ? `statement ${index + 1} of ${count} denied: ${reason}; nothing in this query was run` : reason;
 }
 
-/** HMAC, not a bare hash: a low-entropy literal (an SSN) must not be recoverable by brute force from the ledger. */
-function keyedDigest(runtime: Runtime, text: string): string {
-  return createHmac('sha256', runtime.digestKey).update(text, 'utf8').digest('hex');
-}
-
-function statementData(
-  common: Record<string, unknown>,
-  statement: AnalyzedStatement,
-  count: number,
-  digest: string,
-  decision: PolicyDecision,
-): Record<string, unknown> {
-  return {
-    ...common,
-    statement: statement.index,
-    statements: count,
-    statementType: statement.facts.statementType,
-    tables: statement.facts.tables.map(formatTable),
-    text: statement.maskedText,
-    digest,
-    decision: decision.decision,
-    ...(decision.decision === 'deny' ? { rule: decision.rule, reason: decision.reason } : {}),
-  };
+function capped(text: string): string {
+  return text.length <= MAX_RECORDED_TEXT ? text : `${text.slice(0, MAX_RECORDED_TEXT)}…[${text.length - MAX_RECORDED_TEXT} more characters; see digest]`;
 }

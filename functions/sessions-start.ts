@@ -6,13 +6,14 @@ import { sessionStartRequestSchema, type SessionStartResponse } from '../core/co
 import { WardenError } from '../core/errors.js';
 import type { IdentityChain } from '../core/ledger/entry.js';
 import { apiErrors, json, parseJsonBody, requireProxyKey } from './lib/http.js';
-import { getRuntime } from './lib/runtime.js';
+import { getRuntime, keyedDigest } from './lib/runtime.js';
 
 export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
   .use(apiErrors())
   .use(requireProxyKey())
   .handler(async (event) => {
-    const { config, store, tokens, policyVersion, now } = getRuntime();
+    const runtime = getRuntime();
+    const { config, sessions, ledger, tokens, policyVersion, now } = runtime;
     const request = parseJsonBody(event, sessionStartRequestSchema);
     if (!(request.connection in config.connections)) {
       const known = Object.keys(config.connections).join(', ') || '(none)';
@@ -23,10 +24,12 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredRe
     const sessionId = randomUUID();
     const time = new Date(now()).toISOString();
     const expiresAt = new Date(claims.exp * 1000).toISOString();
-    await store.createSession({ id: sessionId, identity, connection: request.connection, startedAt: time, expiresAt });
-    await store.append(sessionId, [
+    await sessions.create({ id: sessionId, identity, connection: request.connection, startedAt: time, expiresAt });
+    await ledger.append([
       {
+        session: sessionId,
         type: 'session.start',
+        digest: keyedDigest(runtime, request.token),
         time,
         identity,
         connection: request.connection,

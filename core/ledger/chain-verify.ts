@@ -1,5 +1,5 @@
 import { canonicalJson } from '../canonical-json.js';
-import { GENESIS_HASH, entryId, sha256Hex, type LedgerEntry, type StoredEntry } from './entry.js';
+import { GENESIS_HASH, SYSTEM_SESSION, chainPosition, sha256Hex, type LedgerEntry, type StoredEntry } from './entry.js';
 
 export type ChainProblemKind =
   | 'unreadable'
@@ -52,12 +52,12 @@ function firstProblem(session: string, chain: readonly StoredEntry[]): ChainProb
   let previousHash = GENESIS_HASH;
   for (let expectedSeq = 0; expectedSeq < chain.length; expectedSeq += 1) {
     const item = chain[expectedSeq]!;
-    const id = entryId(session, item.seq);
+    const id = chainPosition(session, item.seq);
     if (item.seq !== expectedSeq) {
       return item.seq < expectedSeq
         ? { entry: id, kind: 'duplicate-entry', detail: `seq ${item.seq} appears more than once` }
         : {
-            entry: entryId(session, expectedSeq),
+            entry: chainPosition(session, expectedSeq),
             kind: 'missing-entries',
             detail: `entries ${expectedSeq}..${item.seq - 1} are missing before ${id}`,
           };
@@ -74,7 +74,7 @@ function firstProblem(session: string, chain: readonly StoredEntry[]): ChainProb
     if (parsed.session !== session || parsed.seq !== item.seq) {
       return { entry: id, kind: 'key-mismatch', detail: `content says ${String(parsed.session)}/${String(parsed.seq)}` };
     }
-    if (expectedSeq === 0 && parsed.type !== 'session.start') {
+    if (expectedSeq === 0 && session !== SYSTEM_SESSION && parsed.type !== 'session.start') {
       return { entry: id, kind: 'bad-start', detail: `chain starts with ${String(parsed.type)}, not session.start` };
     }
     if (parsed.prev !== previousHash) {

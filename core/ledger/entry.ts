@@ -12,21 +12,47 @@ export interface IdentityChain {
   readonly act: readonly { readonly sub: string }[];
 }
 
-export type EntryType = 'session.start' | 'command' | 'session.end';
+export const entryTypes = [
+  'session.start',
+  'command',
+  'command.result',
+  'session.end',
+  'approval.requested',
+  'approval.decided',
+  'grant.requested',
+  'grant.approved',
+  'grant.activated',
+  'grant.expired',
+  'grant.revoked',
+  'config.snapshot',
+] as const;
+export type EntryType = (typeof entryTypes)[number];
 
-/** A ledger entry as it is hashed: every field is covered by `hash`. */
-export interface LedgerEntry {
-  readonly v: 1;
+/** What a writer supplies. Never a raw sensitive payload: only masked text and `digest`. */
+export interface EntryDraft {
+  /** The session whose hash chain the entry joins; `system` for entries of the gateway itself. */
   readonly session: string;
-  /** Position in the session's hash chain, from 0 (always `session.start`). */
-  readonly seq: number;
-  /** Hash of the entry at seq - 1, or GENESIS_HASH for seq 0. */
-  readonly prev: string;
   readonly type: EntryType;
   readonly time: string;
   readonly identity: IdentityChain;
   readonly connection: string;
+  /** HMAC-SHA256 of the raw payload, keyed by the gateway: proves what it was without storing it. */
+  readonly digest: string;
   readonly data: Readonly<Record<string, unknown>>;
+}
+
+/** A draft made durable in a batch; `id` (`b<batch>.<position>`) is its name from then on. */
+export interface BatchedEntry extends EntryDraft {
+  readonly id: string;
+}
+
+/** An integrated entry: linked into its session's hash chain. Every field is covered by `hash`. */
+export interface LedgerEntry extends BatchedEntry {
+  readonly v: 1;
+  /** Position in the session's hash chain, from 0 (always `session.start`, or the first system entry). */
+  readonly seq: number;
+  /** Hash of the entry at seq - 1, or GENESIS_HASH for seq 0. */
+  readonly prev: string;
 }
 
 /** The entry as stored: its canonical JSON text and the SHA-256 of that text. */
@@ -38,9 +64,14 @@ export interface StoredEntry {
 }
 
 export const GENESIS_HASH = '0'.repeat(64);
+export const SYSTEM_SESSION = 'system';
 
-export function entryId(session: string, seq: number): string {
+export function chainPosition(session: string, seq: number): string {
   return `${session}/${seq}`;
+}
+
+export function batchedEntryId(batch: number, position: number): string {
+  return `b${batch}.${position}`;
 }
 
 export function sha256Hex(text: string): string {

@@ -10,7 +10,9 @@ export type LedgerErrorCode =
   /** A verifier key, signer key or key name that is not valid. */
   | 'MALFORMED_KEY'
   /** Note text that is not a c2sp.org/tlog-checkpoint body, or checkpoint fields that cannot form one. */
-  | 'MALFORMED_CHECKPOINT';
+  | 'MALFORMED_CHECKPOINT'
+  /** A tree head that is not an append-only extension of one already signed: never signed, never accepted. */
+  | 'INCONSISTENT_TREE';
 
 export class LedgerError extends Error {
   override readonly name = 'LedgerError';

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
+import { generateNoteKey, parseSignerKey, type Ed25519NoteSigner } from '../../core/ledger/signed-note.js';
 
 export interface EcSigningKey {
   readonly kid: string;
@@ -35,6 +36,14 @@ export async function loadOrCreateEcKey(path: string): Promise<EcSigningKey> {
 export async function loadOrCreateSecret(path: string, bytes = 32): Promise<Buffer> {
   const text = await readOrCreate(path, async () => randomBytes(bytes).toString('base64'));
   return Buffer.from(text, 'base64');
+}
+
+/** The log's Ed25519 checkpoint key, as a signed-note skey; the public vkey is written beside it. */
+export async function loadOrCreateNoteKey(path: string, name: string): Promise<Ed25519NoteSigner> {
+  const skey = await readOrCreate(path, async () => generateNoteKey(name).skey);
+  const signer = parseSignerKey(skey);
+  await writeFile(`${path.replace(/\.skey$/, '')}.vkey`, `${signer.vkey}\n`, { mode: 0o644 });
+  return signer;
 }
 
 async function readOrCreate(path: string, create: () => Promise<string>): Promise<string> {

@@ -1,21 +1,26 @@
 /**
- * What every handler needs: configuration, store, keys. Locally `warden up` builds it once
+ * What every handler needs: configuration, stores, keys. Locally `warden up` builds it once
  * and hands it to the handlers through configureRuntime; the handlers themselves are the
  * very modules a Lambda entry point exports.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { join } from 'node:path';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { canonicalJson } from '../../core/canonical-json.js';
 import type { WardenConfig } from '../../core/config.js';
+import { BatchWriter } from './batch-writer.js';
 import { DevIssuer } from './dev-issuer.js';
 import { createDynamoClient } from './dynamodb.js';
 import { loadOrCreateEcKey, loadOrCreateSecret } from './key-files.js';
-import { LedgerStore } from './store.js';
+import { SessionStore } from './session-store.js';
 import { TokenService } from './tokens.js';
 
 export interface Runtime {
   readonly config: WardenConfig;
-  readonly store: LedgerStore;
+  readonly client: DynamoDBClient;
+  readonly sessions: SessionStore;
+  /** Appends entries with group commit; resolves once they are durable. */
+  readonly ledger: BatchWriter;
   readonly tokens: TokenService;
   readonly devIssuer?: DevIssuer;
   /** HMAC key for digests of raw payloads (DESIGN.md, invariant 2). */
@@ -26,13 +31,17 @@ export interface Runtime {
   readonly now: () => number;
 }
 
-/** Files in the state directory. Each holds a secret and is created with mode 0600. */
+/** Files in the state directory. Private keys are created with mode 0600. */
 export function statePaths(stateDir: string) {
   return {
     tokenSigningKey: join(stateDir, 'keys', 'token-signing.jwk'),
     devIssuerKey: join(stateDir, 'keys', 'dev-issuer.jwk'),
     digestKey: join(stateDir, 'keys', 'digest.key'),
+    /** The log's checkpoint key; `log.vkey` beside it is the public half auditors need. */
+    logKey: join(stateDir, 'keys', 'log.skey'),
+    logVerifierKey: join(stateDir, 'keys', 'log.vkey'),
     storeData: join(stateDir, 'store'),
+    evidence: join(stateDir, 'evidence'),
     /** Where `warden up` tells other commands how to reach it. */
     running: join(stateDir, 'running.json'),
   };
@@ -43,6 +52,7 @@ export interface RuntimeOptions {
   readonly stateDir: string;
   readonly storeEndpoint?: string;
   readonly proxyKey: string;
+  readonly onBatch?: (seq: number) => void;
 }
 
 export async function buildRuntime(options: RuntimeOptions): Promise<Runtime> {
@@ -52,7 +62,9 @@ export async function buildRuntime(options: RuntimeOptions): Promise<Runtime> {
   const now = Date.now;
   return {
     config,
-    store: new LedgerStore(client, config.store.tablePrefix),
+    client,
+    sessions: new SessionStore(client, config.store.tablePrefix),
+    ledger: new BatchWriter(client, config.store.tablePrefix, now, options.onBatch),
     tokens: new TokenService(await loadOrCreateEcKey(paths.tokenSigningKey), config.tokens.issuer, config.tokens.ttlSeconds, now),
     ...(config.identity.devIssuer ? { devIssuer: new DevIssuer(await loadOrCreateEcKey(paths.devIssuerKey), now) } : {}),
     digestKey: await loadOrCreateSecret(paths.digestKey),
@@ -65,6 +77,11 @@ export async function buildRuntime(options: RuntimeOptions): Promise<Runtime> {
 /** A short content hash of the policy, recorded with every decision. */
 export function policyVersionOf(config: WardenConfig): string {
   return createHash('sha256').update(canonicalJson(config.policy)).digest('hex').slice(0, 12);
+}
+
+/** HMAC, not a bare hash: a low-entropy value (an SSN) must not be recoverable by brute force from the ledger. */
+export function keyedDigest(runtime: Pick<Runtime, 'digestKey'>, raw: string): string {
+  return createHmac('sha256', runtime.digestKey).update(raw, 'utf8').digest('hex');
 }
 
 let current: Runtime | undefined;

@@ -3,7 +3,16 @@
  * DynamoDB Local; infra/ declares the same key schemas in CDK.
  *
  * Only single-item conditional writes and batch writes touch these tables (DESIGN.md,
- * invariant 6): dynalite has no TransactWriteItems and the TTL sweep is never relied on.
+ * invariant 6): dynalite has no TransactWriteItems, and the TTL sweep is never relied on.
+ *
+ * Life of an entry:
+ *   1. the control plane groups concurrent entries into one `batches` item (conditional put
+ *      on the next batch number): from then on the entry is durable and acknowledged;
+ *   2. the integrator reads batches in order, links each entry into its session's hash
+ *      chain, gives it a global index, and writes it to `ledger`;
+ *   3. it extends the Merkle tree (`tiles`) and moves the integration state in `log` with
+ *      a conditional update, so a crash at any step is repaired by running it again;
+ *   4. the checkpointer signs the tree head and exports it to the evidence sink.
  */
 
 export interface TableDefinition {
@@ -14,12 +23,34 @@ export interface TableDefinition {
   readonly purpose: string;
 }
 
-/** One item per ledger entry: partition = session id, sort = sequence number in that session's hash chain. */
+/** Durable batches of entries, numbered 1, 2, 3 … with no gaps: partition `log`, sort `seq`. */
+export const batchesTable: TableDefinition = {
+  logicalName: 'batches',
+  partitionKey: { name: 'log', type: 'S' },
+  sortKey: { name: 'seq', type: 'N' },
+  purpose: 'Group-committed batches of entries, in order, each linked to the one before.',
+};
+
+/** Integrated entries: partition = session id, sort = position in that session's hash chain. */
 export const ledgerTable: TableDefinition = {
   logicalName: 'ledger',
   partitionKey: { name: 'session', type: 'S' },
   sortKey: { name: 'seq', type: 'N' },
-  purpose: 'Ledger entries, hash-chained per session.',
+  purpose: 'Ledger entries with their global index, hash-chained per session.',
+};
+
+/** Merkle tree tiles (C2SP tlog-tiles layout): key `level/index`, up to 256 hashes each. */
+export const tilesTable: TableDefinition = {
+  logicalName: 'tiles',
+  partitionKey: { name: 'tile', type: 'S' },
+  purpose: 'Merkle tree hashes, 256 to a tile, for O(log n) proofs.',
+};
+
+/** Small named records of the log itself: the integration state and the latest checkpoint. */
+export const logTable: TableDefinition = {
+  logicalName: 'log',
+  partitionKey: { name: 'name', type: 'S' },
+  purpose: 'Integration state and the latest signed checkpoint.',
 };
 
 /** One item per proxied session: who, where, when it started and ended. */
@@ -29,8 +60,19 @@ export const sessionsTable: TableDefinition = {
   purpose: 'Session index: identity chain, connection, start and end.',
 };
 
-export const tables = [ledgerTable, sessionsTable] as const;
+export const tables = [batchesTable, ledgerTable, tilesTable, logTable, sessionsTable] as const;
 
 export function physicalTableName(prefix: string, table: TableDefinition): string {
   return `${prefix}-${table.logicalName}`;
+}
+
+/** Physical names of every table under one prefix. */
+export function tableNames(prefix: string) {
+  return {
+    batches: physicalTableName(prefix, batchesTable),
+    ledger: physicalTableName(prefix, ledgerTable),
+    tiles: physicalTableName(prefix, tilesTable),
+    log: physicalTableName(prefix, logTable),
+    sessions: physicalTableName(prefix, sessionsTable),
+  };
 }

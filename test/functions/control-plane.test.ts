@@ -13,6 +13,7 @@ import type { AuthorizeResponse, SessionStartResponse } from '../../core/contrac
 import { startDynalite, type EmbeddedDynalite } from '../../functions/lib/dynamodb.js';
 import { buildRuntime, configureRuntime, type Runtime } from '../../functions/lib/runtime.js';
 import { startLocalApi, type LocalApi } from '../../functions/local/http-adapter.js';
+import { ensureTables } from '../../functions/lib/table-setup.js';
 
 const PROXY_KEY = 'test-proxy-key-0123456789';
 
@@ -52,7 +53,7 @@ describe('control plane over the local HTTP adapter', () => {
       policy: { deny: [{ id: 'no-drop', statements: ['DropStmt'], reason: 'no drops' }] },
     });
     runtime = await buildRuntime({ config, stateDir: dir, storeEndpoint: store.endpoint, proxyKey: PROXY_KEY });
-    await runtime.store.ensureTables();
+    await ensureTables(runtime.client, 'warden');
     configureRuntime(runtime);
     api = await startLocalApi({ host: '127.0.0.1', port: 0 });
   });
@@ -148,14 +149,17 @@ describe('control plane over the local HTTP adapter', () => {
       assert.equal(status, 200);
       const { results } = body as unknown as AuthorizeResponse;
       assert.deepEqual(
-        results.map((r) => [r.sessionId === a.sessionId ? 'a' : r.sessionId === b.sessionId ? 'b' : 'x', r.commandId, r.decision, r.statements.map((s) => s.entry.split('/')[1])]),
+        results.map((r) => [r.sessionId === a.sessionId ? 'a' : r.sessionId === b.sessionId ? 'b' : 'x', r.commandId, r.decision, r.statements.length]),
         [
-          ['a', 0, 'allow', ['1', '2']],
-          ['b', 0, 'deny', ['1']],
-          ['x', 0, 'deny', []],
-          ['a', 1, 'deny', ['3']],
+          ['a', 0, 'allow', 2],
+          ['b', 0, 'deny', 1],
+          ['x', 0, 'deny', 0],
+          ['a', 1, 'deny', 1],
         ],
       );
+      const ids = results.flatMap((r) => r.statements.map((s) => s.entry));
+      assert.ok(ids.every((id) => /^b\d+\.\d+$/.test(id)), ids.join());
+      assert.equal(new Set(ids).size, ids.length);
       assert.equal(results[2]!.error, 'UNKNOWN_SESSION');
       assert.match(results[3]!.reason!, /SQL does not parse/);
     });

@@ -9,7 +9,7 @@ function chain(session: string, types: EntryType[]): StoredEntry[] {
   const out: StoredEntry[] = [];
   let prev = GENESIS_HASH;
   types.forEach((type, seq) => {
-    const sealed = sealEntry({ v: 1, session, seq, prev, type, time: `2026-11-26T00:00:0${seq}.000Z`, identity, connection: 'app', data: { n: seq } });
+    const sealed = sealEntry({ v: 1, id: `b1.${seq}`, digest: 'd', session, seq, prev, type, time: `2026-11-26T00:00:0${seq}.000Z`, identity, connection: 'app', data: { n: seq } });
     out.push(sealed);
     prev = sealed.hash;
   });

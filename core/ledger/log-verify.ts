@@ -1,0 +1,202 @@
+/**
+ * Verifies a whole log from what the store (or an evidence bundle) holds, trusting none of
+ * it but the log's public key:
+ *
+ *   - every session's hash chain (chain-verify.ts);
+ *   - global indexes 0 … n-1, each exactly once;
+ *   - each leaf against the tree's stored leaf hashes, when given (names a moved entry);
+ *   - the Merkle root against the integration state and against every checkpoint given,
+ *     whose signature must verify (a checkpoint larger than the log means a lost tail);
+ *   - the batches: each names the one before, and every entry of an integrated batch is in
+ *     the ledger.
+ */
+import { verifyChains, type ChainProblemKind } from './chain-verify.js';
+import { parseCheckpoint, type Checkpoint } from './checkpoint.js';
+import { sha256Hex, type BatchedEntry, type StoredEntry } from './entry.js';
+import { LedgerError } from './errors.js';
+import { MerkleTreeBuilder, leafHash } from './merkle.js';
+import { openNote, type NoteVerifier } from './signed-note.js';
+
+export interface IndexedEntry extends StoredEntry {
+  readonly index: number;
+  readonly id: string;
+}
+
+export interface BatchEvidence {
+  readonly seq: number;
+  readonly body: string;
+  readonly hash: string;
+}
+
+export type LogProblemKind =
+  | ChainProblemKind
+  | 'missing-index'
+  | 'duplicate-index'
+  | 'leaf-mismatch'
+  | 'size-mismatch'
+  | 'root-mismatch'
+  | 'bad-checkpoint'
+  | 'truncated'
+  | 'checkpoint-mismatch'
+  | 'batch-altered'
+  | 'missing-entry';
+
+export interface LogProblem {
+  readonly kind: LogProblemKind;
+  /** The entry, index or checkpoint the problem is about. */
+  readonly subject: string;
+  readonly detail: string;
+}
+
+export interface LogEvidence {
+  readonly entries: readonly IndexedEntry[];
+  readonly verifier: NoteVerifier;
+  /** The integration state's claim, if the store has one. */
+  readonly state?: { readonly size: number; readonly root: Buffer; readonly batches: number };
+  /** Leaf hashes as the tree stored them, by index. */
+  readonly storedLeaves?: readonly Buffer[];
+  /** Signed checkpoints to hold the log to: the store's latest, and any the auditor saved. */
+  readonly checkpoints?: readonly { readonly label: string; readonly note: string }[];
+  readonly batches?: readonly BatchEvidence[];
+}
+
+export interface LogReport {
+  readonly ok: boolean;
+  readonly entries: number;
+  readonly sessions: number;
+  readonly treeSize: number;
+  readonly root: string;
+  readonly checkpoints: readonly { readonly label: string; readonly size: number; readonly verified: boolean }[];
+  readonly pendingBatches: number;
+  readonly problems: readonly LogProblem[];
+}
+
+export function verifyLog(evidence: LogEvidence): LogReport {
+  const problems: LogProblem[] = [];
+  const chains = verifyChains(evidence.entries);
+  for (const problem of chains.problems) problems.push({ kind: problem.kind, subject: problem.entry, detail: problem.detail });
+
+  const byIndex = indexEntries(evidence.entries, problems);
+  const leaves = byIndex.map((entry) => leafHash(Buffer.from(entry.entry, 'utf8')));
+  const tree = new MerkleTreeBuilder();
+  const rootAt = new Map<number, Buffer>();
+  const wanted = new Set<number>([...(evidence.checkpoints ?? []).map(safeSize), evidence.state?.size ?? -1]);
+  for (let i = 0; i < leaves.length; i += 1) {
+    if (wanted.has(i)) rootAt.set(i, tree.root());
+    tree.append(leaves[i]!);
+  }
+  rootAt.set(leaves.length, tree.root());
+  const root = tree.root();
+
+  if (evidence.storedLeaves) {
+    const mismatch = leaves.findIndex((leaf, i) => evidence.storedLeaves![i] !== undefined && !leaf.equals(evidence.storedLeaves![i]!));
+    if (mismatch !== -1) {
+      problems.push({ kind: 'leaf-mismatch', subject: describe(byIndex[mismatch]!), detail: `index ${mismatch} does not hash to the tree's leaf ${mismatch}: it was changed or moved` });
+    }
+  }
+
+  if (evidence.state) {
+    const { size, root: claimed } = evidence.state;
+    if (size !== leaves.length) {
+      problems.push({ kind: 'size-mismatch', subject: 'integration state', detail: `the state says ${size} entries, the ledger holds ${leaves.length}` });
+    } else if (!claimed.equals(root)) {
+      problems.push({ kind: 'root-mismatch', subject: 'integration state', detail: `the entries hash to ${root.toString('hex')}, the state says ${claimed.toString('hex')}` });
+    }
+  }
+
+  const checkpoints = (evidence.checkpoints ?? []).map(({ label, note }) => {
+    const checkpoint = openCheckpoint(note, evidence.verifier);
+    if (checkpoint instanceof LedgerError) {
+      problems.push({ kind: 'bad-checkpoint', subject: label, detail: checkpoint.message });
+      return { label, size: 0, verified: false };
+    }
+    const { size, rootHash } = checkpoint;
+    if (size > leaves.length) {
+      problems.push({ kind: 'truncated', subject: label, detail: `the checkpoint commits to ${size} entries but the log holds ${leaves.length}: entries were removed from its end` });
+      return { label, size, verified: false };
+    }
+    const actual = rootAt.get(size)!;
+    if (!actual.equals(rootHash)) {
+      problems.push({ kind: 'checkpoint-mismatch', subject: label, detail: `the first ${size} entries hash to ${actual.toString('hex')}, the signed root is ${rootHash.toString('hex')}` });
+      return { label, size, verified: false };
+    }
+    return { label, size, verified: true };
+  });
+
+  const pendingBatches = checkBatches(evidence, byIndex, problems);
+  return {
+    ok: problems.length === 0,
+    entries: evidence.entries.length,
+    sessions: chains.sessions,
+    treeSize: leaves.length,
+    root: root.toString('hex'),
+    checkpoints,
+    pendingBatches,
+    problems,
+  };
+}
+
+function indexEntries(entries: readonly IndexedEntry[], problems: LogProblem[]): IndexedEntry[] {
+  const sorted = [...entries].sort((a, b) => a.index - b.index);
+  const result: IndexedEntry[] = [];
+  for (const entry of sorted) {
+    const expected = result.length;
+    if (entry.index === expected - 1) {
+      problems.push({ kind: 'duplicate-index', subject: describe(entry), detail: `index ${entry.index} is also held by ${describe(result[expected - 1]!)}` });
+      continue;
+    }
+    if (entry.index !== expected) {
+      problems.push({ kind: 'missing-index', subject: `index ${expected}`, detail: `no entry holds index ${expected}${Number.isFinite(entry.index) ? ` (the next one is ${entry.index})` : ''}: entries were deleted` });
+      break;
+    }
+    result.push(entry);
+  }
+  return result;
+}
+
+function checkBatches(evidence: LogEvidence, entries: readonly IndexedEntry[], problems: LogProblem[]): number {
+  if (!evidence.batches) return 0;
+  const integratedUpTo = evidence.state?.batches ?? 0;
+  const ids = new Set(entries.map((entry) => entry.id));
+  let previousHash: string | undefined;
+  let pending = 0;
+  for (const batch of [...evidence.batches].sort((a, b) => a.seq - b.seq)) {
+    if (sha256Hex(batch.body) !== batch.hash) {
+      problems.push({ kind: 'batch-altered', subject: `batch ${batch.seq}`, detail: 'the batch does not match its hash' });
+      return pending;
+    }
+    const body = JSON.parse(batch.body) as { seq: number; prev: string; entries: BatchedEntry[] };
+    if (previousHash !== undefined && body.prev !== previousHash) {
+      problems.push({ kind: 'batch-altered', subject: `batch ${batch.seq}`, detail: 'the batch does not name the hash of the batch before it' });
+    }
+    previousHash = batch.hash;
+    if (batch.seq > integratedUpTo) {
+      pending += 1;
+      continue;
+    }
+    const missing = body.entries.find((entry) => !ids.has(entry.id));
+    if (missing) problems.push({ kind: 'missing-entry', subject: missing.id, detail: `batch ${batch.seq} holds entry ${missing.id} (${missing.type}, session ${missing.session}), but the ledger does not` });
+  }
+  return pending;
+}
+
+function openCheckpoint(note: string, verifier: NoteVerifier): Checkpoint | LedgerError {
+  try {
+    return parseCheckpoint(openNote(note, [verifier]).text);
+  } catch (error) {
+    if (error instanceof LedgerError) return error;
+    throw error;
+  }
+}
+
+function safeSize(checkpoint: { note: string }): number {
+  try {
+    return parseCheckpoint(checkpoint.note.slice(0, checkpoint.note.indexOf('\n\n') + 1)).size;
+  } catch {
+    return -1;
+  }
+}
+
+function describe(entry: IndexedEntry): string {
+  return `${entry.id} (${entry.session}/${entry.seq})`;
+}
