@@ -19,10 +19,10 @@ import { BatchWriteItemCommand, ConditionalCheckFailedException, UpdateItemComma
 import { WardenError } from '../../core/errors.js';
 import { GENESIS_HASH, sealEntry, sha256Hex } from '../../core/ledger/entry.js';
 import { MerkleTreeBuilder, leafHash } from '../../core/ledger/merkle.js';
-import { computeTileUpdates, edgeTileIds, tileWidthAt } from '../../core/ledger/tiles.js';
+import { computeTileUpdates, edgeTileIds, tileKey } from '../../core/ledger/tiles.js';
 import type { BatchBody } from './batch-writer.js';
 import { crashPoint } from './crash-points.js';
-import { LedgerReader, STATE_ITEM, backoff, tileKey, type IntegrationState } from './ledger-reader.js';
+import { LedgerReader, STATE_ITEM, backoff, type IntegrationState } from './ledger-reader.js';
 import { storeCall, storeUnavailable } from './store-errors.js';
 
 export interface IntegrationResult {
@@ -121,8 +121,8 @@ export class Integrator {
   private async writeTiles(oldSize: number, leaves: readonly Buffer[]): Promise<void> {
     const edgeIds = edgeTileIds(oldSize);
     const edgeContent = await this.reader.readTiles(edgeIds);
-    // A tile may already hold hashes from an attempt that died before its commit: keep only what oldSize covers.
-    const edges = new Map(edgeIds.map((id, i) => [tileKey(id), edgeContent[i]!.slice(0, tileWidthAt(id, oldSize))]));
+    // A tile may already hold hashes from an attempt that died before its commit; computeTileUpdates uses only what oldSize covers.
+    const edges = new Map(edgeIds.map((id, i) => [tileKey(id), edgeContent[i]!]));
     const { tiles } = computeTileUpdates(oldSize, edges, leaves);
     await this.writeAll(
       this.reader.names.tiles,

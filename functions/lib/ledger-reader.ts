@@ -2,7 +2,7 @@
 import { BatchGetItemCommand, GetItemCommand, QueryCommand, paginateQuery, paginateScan, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GENESIS_HASH, type StoredEntry } from '../../core/ledger/entry.js';
 import { HASH_SIZE, emptyRoot } from '../../core/ledger/merkle.js';
-import type { TileId, TileReader } from '../../core/ledger/tiles.js';
+import { tileKey, type TileId, type TileReader } from '../../core/ledger/tiles.js';
 import { LOG_PARTITION } from './batch-writer.js';
 import { storeCall, storeUnavailable } from './store-errors.js';
 import { tableNames } from './tables.js';
@@ -162,10 +162,6 @@ export class LedgerReader implements TileReader {
     }
     return ids.map((id) => found.get(tileKey(id)) ?? []);
   }
-}
-
-export function tileKey(id: TileId): string {
-  return `${id.level}/${id.index}`;
 }
 
 export function splitHashes(bytes: Uint8Array | undefined): Buffer[] {

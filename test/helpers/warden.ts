@@ -15,6 +15,8 @@ const main = join(repo, 'cli', 'main.ts');
 
 export interface CliResult {
   readonly code: number;
+  /** The signal that ended the process, if one did (a crash test's SIGKILL). */
+  readonly signal: NodeJS.Signals | null;
   readonly stdout: string;
   readonly stderr: string;
 }
@@ -35,7 +37,7 @@ export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = process
   return new Promise((resolve) => {
     execFile(process.execPath, ['--import', 'tsx', main, ...args], { env, cwd, timeout: 60_000 }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-      resolve({ code, stdout, stderr });
+      resolve({ code, signal: error?.signal ?? null, stdout, stderr });
     });
   });
 }
