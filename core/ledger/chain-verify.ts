@@ -1,9 +1,7 @@
-import { canonicalJson } from '../canonical-json.js';
 import { GENESIS_HASH, SYSTEM_SESSION, chainPosition, sha256Hex, type LedgerEntry, type StoredEntry } from './entry.js';
 
 export type ChainProblemKind =
   | 'unreadable'
-  | 'not-canonical'
   | 'hash-mismatch'
   | 'key-mismatch'
   | 'missing-entries'
@@ -52,8 +50,8 @@ function firstProblem(session: string, chain: readonly StoredEntry[]): ChainProb
   let previousHash = GENESIS_HASH;
   for (let expectedSeq = 0; expectedSeq < chain.length; expectedSeq += 1) {
     const item = chain[expectedSeq]!;
-    const id = chainPosition(session, item.seq);
     if (item.seq !== expectedSeq) {
+      const id = chainPosition(session, item.seq);
       return item.seq < expectedSeq
         ? { entry: id, kind: 'duplicate-entry', detail: `seq ${item.seq} appears more than once` }
         : {
@@ -62,24 +60,25 @@ function firstProblem(session: string, chain: readonly StoredEntry[]): ChainProb
             detail: `entries ${expectedSeq}..${item.seq - 1} are missing before ${id}`,
           };
     }
-    const parsed = parse(item.entry);
-    if (!parsed) return { entry: id, kind: 'unreadable', detail: 'stored entry is not a JSON object' };
-    if (canonicalJson(parsed) !== item.entry) {
-      return { entry: id, kind: 'not-canonical', detail: 'stored text is not the canonical JSON of its content (it was edited)' };
-    }
+    // The hash covers the exact stored text. Text that was rewritten (canonical or not) and
+    // re-hashed breaks the next entry's link and the entry's Merkle leaf, so re-serializing
+    // every entry to check its canonical form would catch nothing more.
     const recomputed = sha256Hex(item.entry);
+    const id = () => chainPosition(session, item.seq);
     if (recomputed !== item.hash) {
-      return { entry: id, kind: 'hash-mismatch', detail: `stored hash ${item.hash} but content hashes to ${recomputed}` };
+      return { entry: id(), kind: 'hash-mismatch', detail: `stored hash ${item.hash} but content hashes to ${recomputed}` };
     }
+    const parsed = parse(item.entry);
+    if (!parsed) return { entry: id(), kind: 'unreadable', detail: 'stored entry is not a JSON object' };
     if (parsed.session !== session || parsed.seq !== item.seq) {
-      return { entry: id, kind: 'key-mismatch', detail: `content says ${String(parsed.session)}/${String(parsed.seq)}` };
+      return { entry: id(), kind: 'key-mismatch', detail: `content says ${String(parsed.session)}/${String(parsed.seq)}` };
     }
     if (expectedSeq === 0 && session !== SYSTEM_SESSION && parsed.type !== 'session.start') {
-      return { entry: id, kind: 'bad-start', detail: `chain starts with ${String(parsed.type)}, not session.start` };
+      return { entry: id(), kind: 'bad-start', detail: `chain starts with ${String(parsed.type)}, not session.start` };
     }
     if (parsed.prev !== previousHash) {
       return {
-        entry: id,
+        entry: id(),
         kind: 'broken-link',
         detail: `prev is ${String(parsed.prev)} but the entry before it hashes to ${previousHash}`,
       };

@@ -77,28 +77,29 @@ export function verifyLog(evidence: LogEvidence): LogReport {
   for (const problem of chains.problems) problems.push({ kind: problem.kind, subject: problem.entry, detail: problem.detail });
 
   const byIndex = indexEntries(evidence.entries, problems);
-  const leaves = byIndex.map((entry) => leafHash(Buffer.from(entry.entry, 'utf8')));
+  // One pass, keeping no per-leaf hashes: at a million entries, retained Buffers cost more in GC than the hashing.
   const tree = new MerkleTreeBuilder();
   const rootAt = new Map<number, Buffer>();
   const wanted = new Set<number>([...(evidence.checkpoints ?? []).map(safeSize), evidence.state?.size ?? -1]);
-  for (let i = 0; i < leaves.length; i += 1) {
+  const stored = evidence.storedLeaves;
+  let leafMismatch: number | undefined;
+  for (let i = 0; i < byIndex.length; i += 1) {
     if (wanted.has(i)) rootAt.set(i, tree.root());
-    tree.append(leaves[i]!);
+    const leaf = leafHash(Buffer.from(byIndex[i]!.entry, 'utf8'));
+    if (leafMismatch === undefined && stored?.[i] !== undefined && !leaf.equals(stored[i]!)) leafMismatch = i;
+    tree.append(leaf);
   }
-  rootAt.set(leaves.length, tree.root());
+  const size = byIndex.length;
   const root = tree.root();
-
-  if (evidence.storedLeaves) {
-    const mismatch = leaves.findIndex((leaf, i) => evidence.storedLeaves![i] !== undefined && !leaf.equals(evidence.storedLeaves![i]!));
-    if (mismatch !== -1) {
-      problems.push({ kind: 'leaf-mismatch', subject: describe(byIndex[mismatch]!), detail: `index ${mismatch} does not hash to the tree's leaf ${mismatch}: it was changed or moved` });
-    }
+  rootAt.set(size, root);
+  if (leafMismatch !== undefined) {
+    problems.push({ kind: 'leaf-mismatch', subject: describe(byIndex[leafMismatch]!), detail: `index ${leafMismatch} does not hash to the tree's leaf ${leafMismatch}: it was changed or moved` });
   }
 
   if (evidence.state) {
-    const { size, root: claimed } = evidence.state;
-    if (size !== leaves.length) {
-      problems.push({ kind: 'size-mismatch', subject: 'integration state', detail: `the state says ${size} entries, the ledger holds ${leaves.length}` });
+    const claimed = evidence.state.root;
+    if (evidence.state.size !== size) {
+      problems.push({ kind: 'size-mismatch', subject: 'integration state', detail: `the state says ${evidence.state.size} entries, the ledger holds ${size}` });
     } else if (!claimed.equals(root)) {
       problems.push({ kind: 'root-mismatch', subject: 'integration state', detail: `the entries hash to ${root.toString('hex')}, the state says ${claimed.toString('hex')}` });
     }
@@ -110,17 +111,17 @@ export function verifyLog(evidence: LogEvidence): LogReport {
       problems.push({ kind: 'bad-checkpoint', subject: label, detail: checkpoint.message });
       return { label, size: 0, verified: false };
     }
-    const { size, rootHash } = checkpoint;
-    if (size > leaves.length) {
-      problems.push({ kind: 'truncated', subject: label, detail: `the checkpoint commits to ${size} entries but the log holds ${leaves.length}: entries were removed from its end` });
-      return { label, size, verified: false };
+    const { rootHash } = checkpoint;
+    if (checkpoint.size > size) {
+      problems.push({ kind: 'truncated', subject: label, detail: `the checkpoint commits to ${checkpoint.size} entries but the log holds ${size}: entries were removed from its end` });
+      return { label, size: checkpoint.size, verified: false };
     }
-    const actual = rootAt.get(size)!;
+    const actual = rootAt.get(checkpoint.size)!;
     if (!actual.equals(rootHash)) {
-      problems.push({ kind: 'checkpoint-mismatch', subject: label, detail: `the first ${size} entries hash to ${actual.toString('hex')}, the signed root is ${rootHash.toString('hex')}` });
-      return { label, size, verified: false };
+      problems.push({ kind: 'checkpoint-mismatch', subject: label, detail: `the first ${checkpoint.size} entries hash to ${actual.toString('hex')}, the signed root is ${rootHash.toString('hex')}` });
+      return { label, size: checkpoint.size, verified: false };
     }
-    return { label, size, verified: true };
+    return { label, size: checkpoint.size, verified: true };
   });
 
   const pendingBatches = checkBatches(evidence, byIndex, problems);
@@ -128,7 +129,7 @@ export function verifyLog(evidence: LogEvidence): LogReport {
     ok: problems.length === 0,
     entries: evidence.entries.length,
     sessions: chains.sessions,
-    treeSize: leaves.length,
+    treeSize: size,
     root: root.toString('hex'),
     checkpoints,
     pendingBatches,
@@ -136,22 +137,21 @@ export function verifyLog(evidence: LogEvidence): LogReport {
   };
 }
 
+/** Places entries by index (no sort: a scan returns them in any order) and reports duplicates and the first gap. */
 function indexEntries(entries: readonly IndexedEntry[], problems: LogProblem[]): IndexedEntry[] {
-  const sorted = [...entries].sort((a, b) => a.index - b.index);
-  const result: IndexedEntry[] = [];
-  for (const entry of sorted) {
-    const expected = result.length;
-    if (entry.index === expected - 1) {
-      problems.push({ kind: 'duplicate-index', subject: describe(entry), detail: `index ${entry.index} is also held by ${describe(result[expected - 1]!)}` });
-      continue;
-    }
-    if (entry.index !== expected) {
-      problems.push({ kind: 'missing-index', subject: `index ${expected}`, detail: `no entry holds index ${expected}${Number.isFinite(entry.index) ? ` (the next one is ${entry.index})` : ''}: entries were deleted` });
-      break;
-    }
-    result.push(entry);
+  const slots: (IndexedEntry | undefined)[] = new Array(entries.length);
+  const strays: IndexedEntry[] = [];
+  for (const entry of entries) {
+    const { index } = entry;
+    if (!Number.isSafeInteger(index) || index < 0 || index >= entries.length) strays.push(entry);
+    else if (slots[index]) problems.push({ kind: 'duplicate-index', subject: describe(entry), detail: `index ${index} is also held by ${describe(slots[index]!)}` });
+    else slots[index] = entry;
   }
-  return result;
+  const gap = slots.findIndex((slot) => slot === undefined);
+  if (gap === -1) return slots as IndexedEntry[];
+  const next = [...slots.slice(gap), ...strays].find((entry) => entry !== undefined);
+  problems.push({ kind: 'missing-index', subject: `index ${gap}`, detail: `no entry holds index ${gap}${next ? ` (the next one is ${next.index})` : ''}: entries were deleted` });
+  return slots.slice(0, gap) as IndexedEntry[];
 }
 
 function checkBatches(evidence: LogEvidence, entries: readonly IndexedEntry[], problems: LogProblem[]): number {

@@ -31,9 +31,17 @@ export interface IntegrationResult {
   readonly size: number;
 }
 
-const BATCHES_PER_STEP = 20;
+/** A step also stops at DynamoDB's 1 MB query page, so this bounds small batches only. */
+const BATCHES_PER_STEP = 200;
+const PARALLEL_WRITES = 4;
+
+type ChainHead = { readonly seq: number; readonly hash: string };
 
 export class Integrator {
+  /** Session heads as of the last step this integrator committed; saves a query per session per step. */
+  private committedHeads = new Map<string, ChainHead>();
+  private committedSize = -1;
+
   constructor(
     private readonly client: DynamoDBClient,
     private readonly reader: LedgerReader,
@@ -56,7 +64,9 @@ export class Integrator {
     if (batches.length === 0) return { batches: 0, entries: 0, size: state.size };
 
     const tree = MerkleTreeBuilder.restore(state.size, state.subtreeRoots);
-    const heads = new Map<string, { seq: number; hash: string }>();
+    // Heads cached from our own last commit are valid only if nobody has integrated since.
+    const known = this.committedSize === state.size ? this.committedHeads : new Map<string, ChainHead>();
+    const heads = new Map<string, ChainHead>();
     const ledgerItems: Record<string, AttributeValue>[] = [];
     const leaves: Buffer[] = [];
     let previousBatch = { seq: state.batches, hash: state.batchHash };
@@ -64,7 +74,7 @@ export class Integrator {
       const body = this.openBatch(batch.seq, batch.body, batch.hash, previousBatch);
       for (const entry of body.entries) {
         const index = state.size + leaves.length;
-        const head = heads.get(entry.session) ?? (await this.headBelow(entry.session, state.size));
+        const head = heads.get(entry.session) ?? known.get(entry.session) ?? (await this.headBelow(entry.session, state.size));
         const sealed = sealEntry({ v: 1, ...entry, seq: head.seq + 1, prev: head.hash });
         heads.set(entry.session, { seq: sealed.seq, hash: sealed.hash });
         const leaf = leafHash(Buffer.from(sealed.entry, 'utf8'));
@@ -95,7 +105,13 @@ export class Integrator {
       subtreeRoots: tree.subtreeRoots,
       root: tree.root(),
     };
-    if (!(await this.commit(state, next))) return { batches: 0, entries: 0, size: state.size };
+    if (!(await this.commit(state, next))) {
+      this.committedSize = -1;
+      return { batches: 0, entries: 0, size: state.size };
+    }
+    for (const [session, head] of heads) known.set(session, head);
+    this.committedHeads = known;
+    this.committedSize = next.size;
     crashPoint('integrator:after-state');
     return { batches: batches.length, entries: leaves.length, size: next.size };
   }
@@ -111,8 +127,8 @@ export class Integrator {
   }
 
   /** The session's chain head among entries with an index below `firstIndex` of this step. */
-  private async headBelow(session: string, firstIndex: number): Promise<{ seq: number; hash: string }> {
-    for await (const entry of this.reader.sessionEntries(session, true)) {
+  private async headBelow(session: string, firstIndex: number): Promise<ChainHead> {
+    for await (const entry of this.reader.sessionEntries(session, true, 4)) {
       if (entry.index < firstIndex) return { seq: entry.seq, hash: entry.hash };
     }
     return { seq: -1, hash: GENESIS_HASH };
@@ -130,15 +146,22 @@ export class Integrator {
     );
   }
 
+  /** BatchWriteItem in chunks of 25 (its limit), a few chunks in flight, retrying unprocessed items. */
   private async writeAll(table: string, items: readonly Record<string, AttributeValue>[]): Promise<void> {
-    for (let i = 0; i < items.length; i += 25) {
-      let requests: WriteRequest[] = items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
+    const chunks: WriteRequest[][] = [];
+    for (let i = 0; i < items.length; i += 25) chunks.push(items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })));
+    const writeChunk = async (chunk: WriteRequest[]) => {
+      let requests = chunk;
       for (let round = 0; requests.length > 0; round += 1) {
         const result = await storeCall(() => this.client.send(new BatchWriteItemCommand({ RequestItems: { [table]: requests } })));
         requests = result.UnprocessedItems?.[table] ?? [];
         if (requests.length > 0) await backoff(round);
       }
-    }
+    };
+    const lanes = Array.from({ length: PARALLEL_WRITES }, async () => {
+      for (let chunk = chunks.shift(); chunk; chunk = chunks.shift()) await writeChunk(chunk);
+    });
+    await Promise.all(lanes);
   }
 
   private async commit(previous: IntegrationState, next: IntegrationState): Promise<boolean> {

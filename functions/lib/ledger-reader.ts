@@ -128,10 +128,10 @@ export class LedgerReader implements TileReader {
     return undefined;
   }
 
-  /** A session's integrated entries, newest first when `newestFirst`. */
-  async *sessionEntries(session: string, newestFirst: boolean): AsyncGenerator<IntegratedEntry> {
+  /** A session's integrated entries, newest first when `newestFirst`; `pageSize` for callers that usually stop early. */
+  async *sessionEntries(session: string, newestFirst: boolean, pageSize?: number): AsyncGenerator<IntegratedEntry> {
     const pages = paginateQuery(
-      { client: this.client },
+      { client: this.client, ...(pageSize ? { pageSize } : {}) },
       {
         TableName: this.names.ledger,
         KeyConditionExpression: '#session = :session',
