@@ -44,13 +44,17 @@ export type SessionEndRequest = z.infer<typeof sessionEndRequestSchema>;
  * POST /v1/authorize takes a batch so that commands from many sessions can share one
  * round trip and one durable write (group commit).
  */
-export const commandKindSchema = z.enum(['sql.query', 'sql.parse']);
+/** sql.query: a simple-protocol Query (one or more statements); sql.execute: an extended-protocol Execute of a bound statement. */
+export const commandKindSchema = z.enum(['sql.query', 'sql.execute']);
+export type CommandKind = z.infer<typeof commandKindSchema>;
 export const authorizeCommandSchema = z.object({
   sessionId: z.string().min(1),
   /** Unique within the session; the proxy counts protocol messages. */
   commandId: z.number().int().nonnegative(),
   kind: commandKindSchema,
   text: z.string().max(1_048_576),
+  /** An Execute's bound parameters in text form (binary ones base64, prefixed "base64:"); null is SQL NULL. Recorded masked only. */
+  parameters: z.array(z.string().max(1_048_576).nullable()).max(65_535).optional(),
 });
 export const authorizeRequestSchema = z.object({
   commands: z.array(authorizeCommandSchema).min(1).max(1000),

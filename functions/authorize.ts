@@ -7,6 +7,7 @@
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { authorizeRequestSchema, type AuthorizeCommand, type AuthorizeResponse, type CommandDecision } from '../core/contract.js';
+import { canonicalJson } from '../core/canonical-json.js';
 import { WardenError } from '../core/errors.js';
 import type { EntryDraft } from '../core/ledger/entry.js';
 import { evaluateDenyList, type PolicyDecision } from '../core/policy/deny-list.js';
@@ -108,9 +109,11 @@ function planCommand(runtime: Runtime, command: AuthorizeCommand, expiredAt: str
     const decision: PolicyDecision = own[index]!.decision === 'allow' && denial ? { decision: 'deny', rule: 'same-message', reason: `not run: ${denial}` } : own[index]!;
     return {
       decision,
-      raw: statement.text,
+      // The digest covers the bound parameters too: what ran is the statement with its values.
+      raw: command.parameters === undefined ? statement.text : canonicalJson([statement.text, command.parameters]),
       data: {
         ...common,
+        ...(command.parameters === undefined ? {} : { parameters: command.parameters.length }),
         statement: index,
         statements: analysis.statements.length,
         statementType: statement.facts.statementType,

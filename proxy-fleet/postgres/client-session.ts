@@ -18,12 +18,12 @@
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import type { Socket } from 'node:net';
-import type { CommandDecision, SessionStartResponse } from '../../core/contract.js';
+import type { CommandDecision, CommandKind, SessionStartResponse } from '../../core/contract.js';
 import type { ControlPlaneClient } from '../control-plane-client.js';
 import { ControlPlaneRefusal } from '../errors.js';
 import type { CancelRegistry } from './cancel-registry.js';
 import { decodePasswordMessage, FrontendParser, ProtocolError, serialize, type FrontendMessage } from './protocol/index.js';
-import { ResponseSequencer } from './response-sequencer.js';
+import { DenialInjector } from './denial-injector.js';
 import { openUpstream, UpstreamLoginError, type Upstream, type UpstreamTarget } from './upstream.js';
 
 const PROTOCOL_3_0 = 196_608;
@@ -52,11 +52,13 @@ export class ClientSession {
   private startupParameters: Record<string, string> = {};
   private session: SessionStartResponse | undefined;
   private upstream: Upstream | undefined;
-  private sequencer: ResponseSequencer | undefined;
+  private replies: DenialInjector | undefined;
+  /** Prepared statements and portals by name ('' is the unnamed one): an Execute is decided on the SQL it runs. */
+  private readonly statements = new Map<string, string>();
+  private readonly portals = new Map<string, { text: string | undefined; parameters: (string | null)[] }>();
   private work: Promise<void> = Promise.resolve();
   private commandCount = 0;
-  /** After a refused extended-protocol message, the server would skip to Sync; so does the proxy. */
-  private skippingToSync = false;
+  private deniedUntilSync = false;
   private cancelKey: string | undefined;
   private endReason = 'client disconnected';
 
@@ -173,17 +175,17 @@ export class ClientSession {
 
   private attachUpstream(upstream: Upstream): void {
     const { socket } = this.options;
-    const sequencer = new ResponseSequencer((chunk) => socket.write(chunk));
-    this.sequencer = sequencer;
+    const replies = new DenialInjector((chunk) => socket.write(chunk));
+    this.replies = replies;
     const processId = randomInt(1, 2 ** 31 - 1);
     const secretKey = randomBytes(4);
     this.cancelKey = this.options.cancels.register(processId, secretKey, { upstream: upstream.backendKey, target: this.options.targets.get(this.session!.connection)! });
     socket.write(Buffer.concat([serialize.authenticationOk(), ...upstream.parameterStatuses, serialize.backendKeyData(processId, secretKey), serialize.readyForQuery(upstream.status)]));
     this.phase = 'ready';
-    for (const message of upstream.pending) sequencer.fromServer(message);
+    for (const message of upstream.pending) replies.fromServer(message);
     upstream.socket.on('data', (chunk: Buffer) => {
       try {
-        for (const message of upstream.parser.push(chunk)) sequencer.fromServer(message);
+        for (const message of upstream.parser.push(chunk)) replies.fromServer(message);
       } catch (error) {
         this.options.log({ event: 'upstream-protocol-violation', code: (error as ProtocolError).code });
         this.fatal(SQLSTATE.protocolViolation, 'the upstream database sent malformed data; the session is closed');
@@ -198,49 +200,55 @@ export class ClientSession {
 
   private async relay(message: FrontendMessage): Promise<void> {
     const upstream = this.upstream!.socket;
-    const sequencer = this.sequencer!;
-    if (this.skippingToSync && message.name !== 'sync') return;
+    const replies = this.replies!;
     switch (message.name) {
       case 'query': {
-        const decision = await this.authorize('sql.query', message.text);
+        const decision = await this.authorize({ kind: 'sql.query', text: message.text });
         if (decision.decision === 'allow') {
-          sequencer.forwarded(true);
+          replies.cycleEnded();
           upstream.write(message.raw);
         } else {
-          sequencer.synthetic((status) => [this.denialError(decision), serialize.readyForQuery(status)]);
+          upstream.write(replies.deniedQuery(this.denialError(decision)));
         }
         return;
       }
-      case 'parse': {
-        const decision = await this.authorize('sql.parse', message.text);
-        if (decision.decision === 'allow') {
-          sequencer.forwarded(false);
+      case 'parse':
+        this.statements.set(message.statement, message.text);
+        upstream.write(message.raw);
+        return;
+      case 'bind':
+        this.portals.set(message.portal, { text: this.statements.get(message.statement), parameters: message.params.map((value, i) => describeParameter(value, formatOf(message.paramFormats, i))) });
+        upstream.write(message.raw);
+        return;
+      case 'close':
+        (message.target === 'S' ? this.statements : this.portals).delete(message.objectName);
+        upstream.write(message.raw);
+        return;
+      case 'execute': {
+        // After a denial the server skips to Sync, and so does the proxy: nothing here would run.
+        if (this.deniedUntilSync) return;
+        const portal = this.portals.get(message.portal);
+        if (portal?.text === undefined) {
+          // No statement the proxy saw: the server answers with its own error and runs nothing.
           upstream.write(message.raw);
           return;
         }
-        if (sequencer.hasOpenServerCycle) {
-          // Close the server's cycle so its replies to earlier messages come before our error.
-          sequencer.forwarded(true, true);
-          upstream.write(serialize.sync());
+        const decision = await this.authorize({ kind: 'sql.execute', text: portal.text, parameters: portal.parameters });
+        if (decision.decision === 'allow') {
+          upstream.write(message.raw);
+        } else {
+          upstream.write(replies.deniedExecute(this.denialError(decision)));
+          this.deniedUntilSync = true;
         }
-        sequencer.synthetic(() => [this.denialError(decision)]);
-        this.skippingToSync = true;
         return;
       }
       case 'sync':
-        if (this.skippingToSync) {
-          this.skippingToSync = false;
-          sequencer.synthetic((status) => [serialize.readyForQuery(status)]);
-          return;
-        }
-        sequencer.forwarded(true);
+        this.deniedUntilSync = false;
+        replies.cycleEnded();
         upstream.write(message.raw);
         return;
       case 'functionCall':
-        sequencer.synthetic((status) => [
-          serialize.errorResponse({ severity: 'ERROR', code: SQLSTATE.insufficientPrivilege, message: 'Warden refuses FunctionCall messages: they carry no SQL text to authorize; call the function with SELECT' }),
-          serialize.readyForQuery(status),
-        ]);
+        upstream.write(replies.deniedQuery(serialize.errorResponse({ severity: 'ERROR', code: SQLSTATE.insufficientPrivilege, message: 'Warden refuses FunctionCall messages: they carry no SQL text to authorize; call the function with SELECT' })));
         return;
       case 'terminate':
         this.endReason = 'client terminated';
@@ -255,17 +263,16 @@ export class ClientSession {
       case 'cancelRequest':
         return this.fatal(SQLSTATE.protocolViolation, `unexpected ${message.name} after startup`);
       default:
-        // Bind, Describe, Execute, Close, Flush and COPY data belong to a statement authorized at Parse or Query.
-        sequencer.forwarded(false);
+        // Describe, Flush and COPY data belong to a statement already authorized.
         upstream.write(message.raw);
     }
   }
 
-  private async authorize(kind: 'sql.query' | 'sql.parse', text: string): Promise<CommandDecision> {
+  private async authorize(command: { kind: CommandKind; text: string; parameters?: (string | null)[] }): Promise<CommandDecision> {
     const session = this.session!;
     const commandId = this.commandCount++;
     try {
-      return await this.options.controlPlane.authorize({ sessionId: session.sessionId, commandId, kind, text });
+      return await this.options.controlPlane.authorize({ sessionId: session.sessionId, commandId, ...command });
     } catch (error) {
       if (!(error instanceof ControlPlaneRefusal)) throw error;
       // Fail closed: without a durable decision nothing is forwarded.
@@ -314,4 +321,14 @@ export class ClientSession {
       });
     }
   }
+}
+
+/** Bind's format codes: none means all text, one applies to every parameter (protocol docs, "Bind"). */
+function formatOf(formats: readonly number[], index: number): number {
+  return formats.length === 0 ? 0 : formats.length === 1 ? formats[0]! : (formats[index] ?? 0);
+}
+
+function describeParameter(value: Buffer | null, format: number): string | null {
+  if (value === null) return null;
+  return format === 0 ? value.toString('utf8') : `base64:${value.toString('base64')}`;
 }

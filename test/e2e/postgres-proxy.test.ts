@@ -130,6 +130,26 @@ describe('PostgreSQL through warden up', () => {
     assert.equal(tableStillThere, '2');
   });
 
+  it('aborts the transaction on a denial, as a server error would, so client and server agree', async () => {
+    const client = pgClient(await token());
+    await client.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query("INSERT INTO customers VALUES (10, 'Tx', 0, NULL, NULL)");
+      await assert.rejects(client.query('DROP TABLE customers'), { code: '42501' });
+      // The server saw an error too: the transaction is aborted, as PostgreSQL would leave it.
+      await assert.rejects(client.query('SELECT 1'), { code: '25P02' });
+      await client.query('ROLLBACK');
+      await client.query('BEGIN');
+      await assert.rejects(client.query('SELECT value FROM secrets WHERE id = $1', [1]), { code: '42501' });
+      const status = await client.query('COMMIT');
+      assert.equal(status.command, 'ROLLBACK');
+    } finally {
+      await client.end();
+    }
+    assert.equal(await db.sql('SELECT count(*) FROM customers WHERE id = 10', db.database), '0');
+  });
+
   it('runs nothing of a multi-statement query when one statement is denied', async () => {
     const result = await psql(await token(), ['-d', 'app', '-c', "INSERT INTO customers VALUES (3, 'Carol', 0, NULL, NULL); TRUNCATE customers"]);
     assert.notEqual(result.code, 0);
@@ -239,8 +259,9 @@ describe('PostgreSQL through warden up', () => {
         serialize.query('SELECT 2 AS two'),
       );
       const first = await client.readUntil((m) => m.name === 'readyForQuery');
-      // ParseComplete '1', BindComplete '2', DataRow 'D', CommandComplete 'C', then the denial.
-      assert.deepEqual(first.map(describeMessage), ['1', '2', 'D', 'C', 'error 42501', 'ready I']);
+      // ParseComplete '1', BindComplete '2', DataRow 'D', CommandComplete 'C'; the second Parse and
+      // Bind succeed as they would on the server (nothing runs until Execute), then the Execute is denied.
+      assert.deepEqual(first.map(describeMessage), ['1', '2', 'D', 'C', '1', '2', 'error 42501', 'ready I']);
       const second = await client.readUntil((m) => m.name === 'readyForQuery');
       assert.deepEqual(second.map(describeMessage), ['T', 'D', 'C', 'ready I']);
       // FunctionCall carries no SQL to authorize: refused, and the session goes on.

@@ -143,7 +143,7 @@ describe('control plane over the local HTTP adapter', () => {
           { sessionId: a.sessionId, commandId: 0, kind: 'sql.query', text: 'SELECT 1; SELECT 2' },
           { sessionId: b.sessionId, commandId: 0, kind: 'sql.query', text: 'DROP TABLE t' },
           { sessionId: 'no-such-session', commandId: 0, kind: 'sql.query', text: 'SELECT 1' },
-          { sessionId: a.sessionId, commandId: 1, kind: 'sql.parse', text: 'SELEC oops' },
+          { sessionId: a.sessionId, commandId: 1, kind: 'sql.execute', text: 'SELEC oops', parameters: ['1'] },
         ],
       });
       assert.equal(status, 200);
