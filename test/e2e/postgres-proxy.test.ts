@@ -275,6 +275,36 @@ describe('PostgreSQL through warden up', () => {
     assert.equal(await db.sql('SELECT count(*) FROM customers', db.database), '2');
   });
 
+  it('maps a CancelRequest with the proxy-issued key to the upstream server, and ignores a wrong key', async () => {
+    const client = await loginWire(warden.proxyPort, await token(), 'app');
+    const { processId, secretKey } = client.backendKey!;
+    const cancel = async (pid: number, key: Buffer) => {
+      const side = await openWire(warden.proxyPort);
+      side.send(serialize.cancelRequest(pid, key));
+      await side.closed();
+    };
+    try {
+      client.send(serialize.query('SELECT pg_sleep(30)'));
+      // Cancel only once the statement runs upstream (it is authorized and recorded first).
+      for (let tries = 0; tries < 100; tries += 1) {
+        if ((await db.sql("SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'")) === '1') break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const wrong = Buffer.from(secretKey);
+      wrong[0]! ^= 0xff;
+      await cancel(processId, wrong);
+      await cancel(processId + 1, secretKey);
+      // The right key cancels the running statement upstream: the server answers 57014.
+      await cancel(processId, secretKey);
+      const reply = await client.readUntil((m) => m.name === 'readyForQuery', 10_000);
+      const error = reply.find((m) => m.name === 'errorResponse');
+      assert.equal(error?.name === 'errorResponse' && error.fields.C, '57014');
+      assert.equal(reply.filter((m) => m.name === 'errorResponse').length, 1, 'the wrong keys cancelled nothing');
+    } finally {
+      client.socket.destroy();
+    }
+  });
+
   it('closes a connection that sends malformed bytes, and keeps serving the others', async () => {
     const healthy = await loginWire(warden.proxyPort, await token(), 'app');
     const hostile = await openWire(warden.proxyPort);

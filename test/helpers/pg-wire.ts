@@ -4,6 +4,8 @@ import { BackendParser, serialize, type BackendMessage } from '../../proxy-fleet
 
 export interface WireClient {
   readonly socket: Socket;
+  /** The BackendKeyData the login gave (loginWire only). */
+  readonly backendKey?: { readonly processId: number; readonly secretKey: Buffer };
   send(...messages: Buffer[]): void;
   /** Reads messages until `done` says so (the message that satisfied it included). */
   readUntil(done: (message: BackendMessage) => boolean, timeoutMs?: number): Promise<BackendMessage[]>;
@@ -77,5 +79,6 @@ export async function loginWire(port: number, token: string, database: string, u
   const messages = await client.readUntil((m) => m.name === 'readyForQuery' || m.name === 'errorResponse');
   const last = messages.at(-1)!;
   if (last.name === 'errorResponse') throw new Error(`login refused: ${last.fields.M}`);
-  return client;
+  const key = messages.find((m) => m.name === 'backendKeyData');
+  return key?.name === 'backendKeyData' ? { ...client, backendKey: { processId: key.processId, secretKey: key.secretKey } } : client;
 }
