@@ -47,7 +47,7 @@ export async function startDemoDatabase(): Promise<DemoDatabase> {
   const address = server.getServerConn();
   const port = Number(address.slice(address.lastIndexOf(':') + 1));
   return {
-    connection: { kind: 'postgres', host: '127.0.0.1', port, database: 'postgres', user: 'postgres' },
+    connection: { kind: 'postgres', host: '127.0.0.1', port, database: 'postgres', user: 'postgres', tls: 'disable' },
     close: async () => {
       await server.stop();
       await db.close();

@@ -37,6 +37,7 @@ program
     console.log(`warden ready: control plane ${running.controlPlaneUrl}, PostgreSQL proxy ${host}:${port}`);
     console.log(`connections: ${running.connections.join(', ') || '(none)'}`);
     console.log(`log public key: ${running.logPublicKey}; checkpoints in ${running.evidenceDir}/checkpoints`);
+    if (running.certificateFile) console.log(`TLS certificate: ${running.certificateFile} (clients that verify: sslmode=verify-full sslrootcert=<that file>)`);
     console.log('connect with:');
     console.log(`  PGPASSWORD=$(npx warden${configFlag} token --as dev-user) psql -h ${host} -p ${port} -U dev-user ${example}`);
     const shutdown = async () => {

@@ -4,7 +4,9 @@
  * checkpointer, and the PostgreSQL proxy, in one process.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import type { WardenConfig } from '../core/config.js';
 import { SYSTEM_SESSION } from '../core/ledger/entry.js';
 import { canonicalJson } from '../core/canonical-json.js';
@@ -21,7 +23,8 @@ import { startLocalApi } from '../functions/local/http-adapter.js';
 import { ControlPlaneClient } from '../proxy-fleet/control-plane-client.js';
 import { startPostgresProxy } from '../proxy-fleet/postgres/server.js';
 import type { UpstreamTarget } from '../proxy-fleet/postgres/upstream.js';
-import { connectionPassword, type LoadedConfig } from './config-file.js';
+import { ConfigError, connectionPassword, type LoadedConfig } from './config-file.js';
+import { loadOrCreateSelfSigned, type CertificatePair } from '../proxy-fleet/tls-certificate.js';
 import { DEMO_CONNECTION, startDemoDatabase } from './demo-database.js';
 import { clearRunningState, writeRunningState } from './running-state.js';
 
@@ -37,6 +40,8 @@ export interface RunningWarden {
   readonly connections: readonly string[];
   readonly logPublicKey: string;
   readonly evidenceDir: string;
+  /** The proxy's TLS certificate, for clients that verify (sslrootcert); absent when TLS is off. */
+  readonly certificateFile?: string;
   stop(): Promise<void>;
 }
 
@@ -54,11 +59,14 @@ export async function up(loaded: LoadedConfig, options: UpOptions): Promise<Runn
     const paths = statePaths(loaded.stateDir);
     await mkdir(loaded.stateDir, { recursive: true, mode: 0o700 });
 
+    const configDir = loaded.path ? dirname(loaded.path) : process.cwd();
     const targets = new Map<string, UpstreamTarget>();
     for (const [name, connection] of Object.entries(config.connections)) {
       const password = connectionPassword(name, connection);
-      targets.set(name, { ...connection, ...(password === undefined ? {} : { password }) });
+      const ca = connection.caFile ? await readConfigFile(resolve(configDir, connection.caFile), `connections.${name}.caFile`) : undefined;
+      targets.set(name, { ...connection, ...(password === undefined ? {} : { password }), ...(ca === undefined ? {} : { ca }) });
     }
+    const certificate = await proxyCertificate(config, configDir, paths.tls);
     if (options.demo || config.demo === 'always' || (config.demo === 'auto' && targets.size === 0)) {
       options.progress('starting the embedded demo database (PGlite, about 3 s)…');
       const database = await startDemoDatabase();
@@ -94,19 +102,49 @@ export async function up(loaded: LoadedConfig, options: UpOptions): Promise<Runn
 
     const api = await startLocalApi(config.controlPlane.listen);
     closers.api.push(() => api.close());
+    const { host, port, tls } = config.proxy.postgres;
     const proxy = await startPostgresProxy({
-      ...config.proxy.postgres,
+      host,
+      port,
       controlPlane: new ControlPlaneClient({ url: api.url, proxyKey }),
       targets,
+      ...(certificate ? { tls: { context: createSecureContext({ cert: certificate.cert, key: certificate.key, minVersion: 'TLSv1.2' }), require: tls.require } } : {}),
     });
     closers.proxy.push(() => proxy.close());
 
     const postgres = { host: proxy.host, port: proxy.port };
     await writeRunningState(loaded.stateDir, { pid: process.pid, controlPlaneUrl: api.url, ...(config.store.endpoint ? {} : { storeEndpoint }), postgres });
-    return { controlPlaneUrl: api.url, postgres, connections: [...targets.keys()], logPublicKey: paths.logVerifierKey, evidenceDir: paths.evidence, stop };
+    return {
+      controlPlaneUrl: api.url,
+      postgres,
+      connections: [...targets.keys()],
+      logPublicKey: paths.logVerifierKey,
+      evidenceDir: paths.evidence,
+      ...(certificate ? { certificateFile: certificate.certFile } : {}),
+      stop,
+    };
   } catch (error) {
     await stop();
     throw error;
+  }
+}
+
+async function proxyCertificate(config: WardenConfig, configDir: string, tlsDir: string): Promise<CertificatePair | undefined> {
+  const { tls, host } = config.proxy.postgres;
+  if (tls.mode === 'off') return undefined;
+  if (tls.mode === 'files') {
+    const cert = await readConfigFile(resolve(configDir, tls.certFile!), 'proxy.postgres.tls.certFile');
+    const key = await readConfigFile(resolve(configDir, tls.keyFile!), 'proxy.postgres.tls.keyFile');
+    return { cert, key, certFile: resolve(configDir, tls.certFile!) };
+  }
+  return loadOrCreateSelfSigned(tlsDir, [...new Set(['localhost', '127.0.0.1', '::1', host])]);
+}
+
+async function readConfigFile(path: string, field: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`${field}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'}); fix the path`);
   }
 }
 

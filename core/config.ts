@@ -25,6 +25,10 @@ export const postgresConnectionSchema = z
     passwordEnv: z.string().min(1).optional(),
     /** A literal password. Prefer passwordEnv; never commit a file that has one. */
     password: z.string().optional(),
+    /** TLS to the server, as libpq's sslmode: verify-full checks the chain against caFile and the host name. */
+    tls: z.enum(['disable', 'prefer', 'require', 'verify-full']).default('prefer'),
+    /** PEM file of the CA that signed the server's certificate (verify-full); the system roots when unset. */
+    caFile: z.string().min(1).optional(),
   })
   .refine((c) => !(c.password !== undefined && c.passwordEnv !== undefined), {
     message: 'set either password or passwordEnv, not both',
@@ -79,7 +83,27 @@ export const wardenConfigSchema = z.strictObject({
       integrationDelayMs: z.number().int().min(0).max(60_000).default(50),
     })
     .prefault({}),
-  proxy: z.strictObject({ postgres: listen(15432) }).prefault({}),
+  proxy: z
+    .strictObject({
+      postgres: z
+        .strictObject({
+          host: host.default('127.0.0.1'),
+          port: port.default(15432),
+          tls: z
+            .strictObject({
+              /** self-signed: made on first start in stateDir/tls; files: certFile and keyFile; off: refuse SSLRequest. */
+              mode: z.enum(['self-signed', 'files', 'off']).default('self-signed'),
+              certFile: z.string().min(1).optional(),
+              keyFile: z.string().min(1).optional(),
+              /** Refuse clients that do not ask for TLS. */
+              require: z.boolean().default(false),
+            })
+            .refine((t) => t.mode !== 'files' || (t.certFile !== undefined && t.keyFile !== undefined), { message: 'mode files needs certFile and keyFile', path: ['certFile'] })
+            .prefault({}),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
   /** auto: serve the embedded demo database when no connection is configured. */
   demo: z.enum(['auto', 'always', 'never']).default('auto'),
   connections: z.record(connectionName, postgresConnectionSchema).default({}),

@@ -18,6 +18,8 @@ export const sessionStartRequestSchema = z.object({
   protocol: z.enum(['postgres']),
   client: z.object({
     address: z.string().max(200),
+    /** Whether the client's connection to the proxy is encrypted. */
+    tls: z.boolean(),
     user: z.string().max(200),
     application: z.string().max(200).optional(),
   }),

@@ -42,6 +42,8 @@ export function statePaths(stateDir: string) {
     logVerifierKey: join(stateDir, 'keys', 'log.vkey'),
     storeData: join(stateDir, 'store'),
     evidence: join(stateDir, 'evidence'),
+    /** The proxy's self-signed TLS certificate and key. */
+    tls: join(stateDir, 'tls'),
     /** Where `warden up` tells other commands how to reach it. */
     running: join(stateDir, 'running.json'),
   };

@@ -18,6 +18,7 @@
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import type { Socket } from 'node:net';
+import { TLSSocket, type SecureContext } from 'node:tls';
 import type { CommandDecision, CommandKind, SessionStartResponse } from '../../core/contract.js';
 import type { ControlPlaneClient } from '../control-plane-client.js';
 import { ControlPlaneRefusal } from '../errors.js';
@@ -36,8 +37,16 @@ const SQLSTATE = {
   protocolViolation: '08P01',
 } as const;
 
+export interface ClientTls {
+  readonly context: SecureContext;
+  /** Refuse clients that do not ask for TLS. */
+  readonly require: boolean;
+}
+
 export interface ClientSessionOptions {
   readonly socket: Socket;
+  /** Offered on SSLRequest; without it the proxy answers N, as a server without TLS does. */
+  readonly tls?: ClientTls;
   readonly controlPlane: ControlPlaneClient;
   readonly targets: ReadonlyMap<string, UpstreamTarget>;
   readonly cancels: CancelRegistry;
@@ -62,12 +71,17 @@ export class ClientSession {
   private cancelKey: string | undefined;
   private endReason = 'client disconnected';
 
+  /** The client connection: the TCP socket, then the TLS socket over it after an SSLRequest. */
+  private socket: Socket;
+  private encrypted = false;
+  private readonly onData = (chunk: Buffer) => this.receive(chunk);
+
   constructor(private readonly options: ClientSessionOptions) {
-    const { socket } = options;
-    socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.receive(chunk));
-    socket.on('error', () => this.close('client connection error'));
-    socket.on('close', () => this.close(this.endReason));
+    this.socket = options.socket;
+    this.socket.setNoDelay(true);
+    this.socket.on('data', this.onData);
+    this.socket.on('error', () => this.close('client connection error'));
+    this.socket.on('close', () => this.close(this.endReason));
   }
 
   private receive(chunk: Buffer): void {
@@ -77,6 +91,12 @@ export class ClientSession {
     } catch (error) {
       this.fail(error);
       return;
+    }
+    if (messages.at(-1)?.name === 'sslRequest' && this.options.tls && !this.encrypted) {
+      // Read nothing more in plaintext: what follows an SSLRequest must be a TLS handshake
+      // (CVE-2021-23214). The parser already refused bytes in the same read.
+      this.socket.off('data', this.onData);
+      this.socket.pause();
     }
     for (const message of messages) {
       // Every message waits for the ones before it: authorization is asynchronous, order is not negotiable.
@@ -100,10 +120,10 @@ export class ClientSession {
   }
 
   private handleStartup(message: FrontendMessage): void {
-    const { socket } = this.options;
+    const { socket } = this;
     switch (message.name) {
       case 'sslRequest':
-        // TLS to the client arrives with the protocol work (issue 4 of 13); until then answer "no TLS" as PostgreSQL does.
+        if (this.options.tls && !this.encrypted) return this.startTls(this.options.tls);
         socket.write(serialize.sslRefused());
         return;
       case 'gssEncRequest':
@@ -124,6 +144,9 @@ export class ClientSession {
           socket.write(serialize.negotiateProtocolVersion(0, unknownOptions));
         }
         if (!this.startupParameters.user) return this.fatal(SQLSTATE.invalidAuthorization, 'no user name in the startup message');
+        if (this.options.tls?.require && !this.encrypted) {
+          return this.fatal(SQLSTATE.invalidAuthorization, 'this gateway requires TLS: connect with sslmode=require or verify-full');
+        }
         this.phase = 'password';
         socket.write(serialize.authenticationCleartextPassword());
         return;
@@ -131,6 +154,17 @@ export class ClientSession {
       default:
         return this.fatal(SQLSTATE.protocolViolation, `unexpected ${message.name} before startup`);
     }
+  }
+
+  private startTls(tls: ClientTls): void {
+    const plain = this.socket;
+    plain.write(serialize.sslAccepted());
+    const secure = new TLSSocket(plain, { isServer: true, secureContext: tls.context });
+    this.socket = secure;
+    this.encrypted = true;
+    secure.on('data', this.onData);
+    secure.on('error', () => this.close('TLS handshake or connection error'));
+    plain.resume();
   }
 
   private async openSession(token: string): Promise<void> {
@@ -148,7 +182,8 @@ export class ClientSession {
         connection,
         protocol: 'postgres',
         client: {
-          address: this.options.socket.remoteAddress ?? '',
+          address: this.socket.remoteAddress ?? '',
+          tls: this.encrypted,
           user,
           ...(this.startupParameters.application_name ? { application: this.startupParameters.application_name } : {}),
         },
@@ -174,7 +209,7 @@ export class ClientSession {
   }
 
   private attachUpstream(upstream: Upstream): void {
-    const { socket } = this.options;
+    const { socket } = this;
     const replies = new DenialInjector((chunk) => socket.write(chunk));
     this.replies = replies;
     const processId = randomInt(1, 2 ** 31 - 1);
@@ -253,7 +288,7 @@ export class ClientSession {
       case 'terminate':
         this.endReason = 'client terminated';
         upstream.end(message.raw);
-        this.options.socket.end();
+        this.socket.end();
         return;
       case 'password':
         return this.fatal(SQLSTATE.protocolViolation, 'unexpected password message after login');
@@ -292,7 +327,7 @@ export class ClientSession {
 
   private fatal(code: string, message: string): void {
     if (this.phase === 'closed') return;
-    this.options.socket.write(serialize.errorResponse({ severity: 'FATAL', code, message }));
+    this.socket.write(serialize.errorResponse({ severity: 'FATAL', code, message }));
     this.close(message);
   }
 
@@ -311,9 +346,12 @@ export class ClientSession {
     if (this.cancelKey) this.options.cancels.unregister(this.cancelKey);
     this.upstream?.socket.destroy();
     // end(), not destroy(): a FATAL ErrorResponse written just before must still reach the client.
-    const { socket } = this.options;
+    const { socket } = this;
     socket.end();
-    setTimeout(() => socket.destroy(), 1000).unref();
+    setTimeout(() => {
+      socket.destroy();
+      this.options.socket.destroy();
+    }, 1000).unref();
     const session = this.session;
     if (session) {
       this.options.controlPlane.endSession(session.sessionId, reason).catch((error: unknown) => {

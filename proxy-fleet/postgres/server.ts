@@ -4,7 +4,7 @@ import { createServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { ControlPlaneClient } from '../control-plane-client.js';
 import { CancelRegistry } from './cancel-registry.js';
-import { ClientSession } from './client-session.js';
+import { ClientSession, type ClientTls } from './client-session.js';
 import type { UpstreamTarget } from './upstream.js';
 
 export interface PostgresProxyOptions {
@@ -12,6 +12,7 @@ export interface PostgresProxyOptions {
   readonly port: number;
   readonly controlPlane: ControlPlaneClient;
   readonly targets: ReadonlyMap<string, UpstreamTarget>;
+  readonly tls?: ClientTls;
   readonly log?: (event: Record<string, unknown>) => void;
 }
 
@@ -28,7 +29,7 @@ export async function startPostgresProxy(options: PostgresProxyOptions): Promise
   const server = createServer((socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
-    new ClientSession({ socket, controlPlane: options.controlPlane, targets: options.targets, cancels, log });
+    new ClientSession({ socket, controlPlane: options.controlPlane, targets: options.targets, cancels, log, ...(options.tls ? { tls: options.tls } : {}) });
   });
   server.listen(options.port, options.host);
   await once(server, 'listening');

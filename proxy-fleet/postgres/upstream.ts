@@ -4,7 +4,8 @@
  * the server's ParameterStatus messages and the proxy's own BackendKeyData.
  */
 import { createHash } from 'node:crypto';
-import { connect, type Socket } from 'node:net';
+import { connect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { BackendParser, ScramClient, serialize, type BackendMessage } from './protocol/index.js';
 
 export interface UpstreamTarget {
@@ -13,6 +14,9 @@ export interface UpstreamTarget {
   readonly database: string;
   readonly user: string;
   readonly password?: string;
+  readonly tls: 'disable' | 'prefer' | 'require' | 'verify-full';
+  /** PEM of the CA for verify-full; the system roots when unset. */
+  readonly ca?: string;
 }
 
 export interface Upstream {
@@ -41,43 +45,106 @@ export class UpstreamLoginError extends Error {
 const forwardedParameters = ['application_name', 'DateStyle', 'TimeZone', 'IntervalStyle', 'extra_float_digits'];
 
 export async function openUpstream(target: UpstreamTarget, clientParameters: Readonly<Record<string, string>>, timeoutMs = 10_000): Promise<Upstream> {
-  const socket = connect({ host: target.host, port: target.port, noDelay: true });
+  const deadline = AbortSignal.timeout(timeoutMs);
+  let socket: Socket = await connectTcp(target, deadline);
   try {
-    return await new Promise<Upstream>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new UpstreamLoginError('the upstream database did not answer in time', `no answer from ${target.host}:${target.port} within ${timeoutMs} ms`)), timeoutMs);
-      const login = new LoginExchange(target, socket);
-      socket.once('error', (error) => reject(new UpstreamLoginError('the upstream database is unreachable', error.message)));
-      socket.once('close', () => reject(new UpstreamLoginError('the upstream database closed the connection during login', 'closed during startup')));
-      socket.on('data', (chunk: Buffer) => {
-        try {
-          const done = login.receive(chunk);
-          if (done) {
-            clearTimeout(timer);
-            socket.removeAllListeners('data');
-            socket.removeAllListeners('error');
-            socket.removeAllListeners('close');
-            resolve(done);
-          }
-        } catch (error) {
-          clearTimeout(timer);
-          reject(error);
-        }
-      });
-      socket.once('connect', () => {
-        // The control plane parses SQL as UTF-8, so the server must send and expect exactly that;
-        // the client learns it from the server's ParameterStatus.
-        const parameters: Record<string, string> = { user: target.user, database: target.database, client_encoding: 'UTF8' };
-        for (const name of forwardedParameters) {
-          const value = clientParameters[name];
-          if (value !== undefined) parameters[name] = value;
-        }
-        socket.write(serialize.startup(parameters));
-      });
-    });
+    socket = await negotiateTls(socket, target, deadline);
+    // The control plane parses SQL as UTF-8, so the server must send and expect exactly that;
+    // the client learns it from the server's ParameterStatus.
+    const parameters: Record<string, string> = { user: target.user, database: target.database, client_encoding: 'UTF8' };
+    for (const name of forwardedParameters) {
+      const value = clientParameters[name];
+      if (value !== undefined) parameters[name] = value;
+    }
+    socket.write(serialize.startup(parameters));
+    const login = new LoginExchange(target, socket);
+    return await untilDone<Upstream>(socket, deadline, 'during login', (chunk) => login.receive(chunk));
   } catch (error) {
     socket.destroy();
     throw error;
   }
+}
+
+function connectTcp(target: UpstreamTarget, deadline: AbortSignal): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: target.host, port: target.port, noDelay: true });
+    const fail = (detail: string) => {
+      socket.destroy();
+      reject(new UpstreamLoginError('the upstream database is unreachable', detail));
+    };
+    const onAbort = () => fail(`no connection to ${target.host}:${target.port} in time`);
+    deadline.addEventListener('abort', onAbort, { once: true });
+    socket.once('error', (error) => fail(error.message));
+    socket.once('connect', () => {
+      deadline.removeEventListener('abort', onAbort);
+      socket.removeAllListeners('error');
+      resolve(socket);
+    });
+  });
+}
+
+/** SSLRequest first, as libpq does (protocol docs, "SSL Session Encryption"), unless the connection says disable. */
+async function negotiateTls(socket: Socket, target: UpstreamTarget, deadline: AbortSignal): Promise<Socket> {
+  if (target.tls === 'disable') return socket;
+  socket.write(serialize.sslRequest());
+  const answer = await untilDone<Buffer>(socket, deadline, 'answering SSLRequest', (chunk) => chunk);
+  // Bytes after the answer and before the handshake could be injected by a man in the middle (CVE-2021-23222).
+  if (answer.length !== 1) throw new UpstreamLoginError('the upstream database answered SSLRequest with unexpected bytes', `${answer.length} bytes`);
+  if (answer[0] !== 0x53) {
+    if (target.tls === 'prefer') return socket;
+    throw new UpstreamLoginError('the upstream database does not offer TLS, and the connection requires it', `answer ${answer[0]}`);
+  }
+  const verify = target.tls === 'verify-full';
+  return new Promise((resolve, reject) => {
+    const secure = tlsConnect({
+      socket,
+      host: target.host,
+      ...(isIP(target.host) ? {} : { servername: target.host }),
+      ...(target.ca ? { ca: target.ca } : {}),
+      rejectUnauthorized: verify,
+      ...(verify ? {} : { checkServerIdentity: () => undefined }),
+      minVersion: 'TLSv1.2',
+    });
+    secure.once('secureConnect', () => {
+      secure.removeAllListeners('error');
+      resolve(secure);
+    });
+    secure.once('error', (error) => reject(new UpstreamLoginError('the upstream database\'s TLS certificate was not accepted', error.message)));
+  });
+}
+
+/** Feeds incoming chunks to `step` until it returns a result. */
+function untilDone<T>(socket: Socket, deadline: AbortSignal, phase: string, step: (chunk: Buffer) => T | undefined): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const cleanup = () => {
+      socket.off('data', onData);
+      socket.off('error', onError);
+      socket.off('close', onClose);
+      deadline.removeEventListener('abort', onAbort);
+    };
+    const fail = (error: Error) => {
+      cleanup();
+      reject(error);
+    };
+    const onData = (chunk: Buffer) => {
+      try {
+        const done = step(chunk);
+        if (done !== undefined) {
+          cleanup();
+          resolve(done);
+        }
+      } catch (error) {
+        fail(error as Error);
+      }
+    };
+    const onError = (error: Error) => fail(new UpstreamLoginError('the upstream connection failed', `${phase}: ${error.message}`));
+    const onClose = () => fail(new UpstreamLoginError('the upstream database closed the connection', phase));
+    const onAbort = () => fail(new UpstreamLoginError('the upstream database did not answer in time', phase));
+    socket.on('data', onData);
+    socket.once('error', onError);
+    socket.once('close', onClose);
+    deadline.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 class LoginExchange {

@@ -9,9 +9,11 @@ import { promisify } from 'node:util';
 import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { SignJWT, generateKeyPair, importJWK, type JWK } from 'jose';
 import pg from 'pg';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDynamoClient } from '../../functions/lib/dynamodb.js';
+import { selfSignedCertificate } from '../../proxy-fleet/tls-certificate.js';
 import { LedgerReader, type IntegratedEntry } from '../../functions/lib/ledger-reader.js';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { startTestWarden, type RunningTestWarden } from '../helpers/warden.js';
@@ -23,16 +25,17 @@ const run = promisify(execFile);
 describe('PostgreSQL through warden up', () => {
   let db: TestPostgres;
   let warden: RunningTestWarden;
+  let caDir: string;
 
   const token = async (name = 'alice', extra: string[] = []) => {
     const result = await warden.cli(['token', '--as', name, '--groups', 'engineering', ...extra]);
     assert.equal(result.code, 0, result.stderr);
     return result.stdout.trim();
   };
-  const psql = async (password: string, args: string[], port = warden.proxyPort) => {
+  const psql = async (password: string, args: string[], port = warden.proxyPort, env: Record<string, string> = {}) => {
     try {
       const { stdout, stderr } = await run(join(db.bindir, 'psql'), ['-h', '127.0.0.1', '-p', String(port), '-U', 'alice', '-X', '-A', '-F', '|', ...args], {
-        env: { ...process.env, PGPASSWORD: password, PGCONNECT_TIMEOUT: '10' },
+        env: { ...process.env, PGPASSWORD: password, PGCONNECT_TIMEOUT: '10', ...env },
       });
       return { code: 0, stdout, stderr };
     } catch (error) {
@@ -62,9 +65,16 @@ describe('PostgreSQL through warden up', () => {
        ALTER TABLE customers OWNER TO ${db.user}; ALTER TABLE secrets OWNER TO ${db.user};`,
       db.database,
     );
+    caDir = await mkdtemp(join(tmpdir(), 'warden-ca-'));
+    await writeFile(join(caDir, 'server-ca.crt'), db.caCert);
+    await writeFile(join(caDir, 'other-ca.crt'), selfSignedCertificate(['localhost', '127.0.0.1']).cert);
+    const upstream = { kind: 'postgres', host: db.host, port: db.port, database: db.database, user: db.user, passwordEnv: 'TEST_APP_PASSWORD' };
     warden = await startTestWarden(
       {
-        connections: { app: { kind: 'postgres', host: db.host, port: db.port, database: db.database, user: db.user, passwordEnv: 'TEST_APP_PASSWORD' } },
+        connections: {
+          app: { ...upstream, tls: 'verify-full', caFile: join(caDir, 'server-ca.crt') },
+          'wrong-ca': { ...upstream, tls: 'verify-full', caFile: join(caDir, 'other-ca.crt') },
+        },
         policy: {
           deny: [
             { id: 'no-drop', statements: ['DropStmt', 'TruncateStmt'], reason: 'schema changes go through migrations' },
@@ -79,6 +89,7 @@ describe('PostgreSQL through warden up', () => {
   after(async () => {
     await warden?.stop();
     await db?.stop();
+    if (caDir) await rm(caDir, { recursive: true, force: true });
   });
 
   it('returns psql results unchanged', async () => {
@@ -90,6 +101,32 @@ describe('PostgreSQL through warden up', () => {
     assert.equal(viaProxy.code, 0, viaProxy.stderr);
     assert.equal(viaProxy.stdout, direct.stdout);
     assert.match(viaProxy.stdout, /Zoë Ünicode\|12\.50\|\|\\xdeadbeef/);
+  });
+
+  it('speaks TLS to psql: sslmode=require, and verify-full against the proxy certificate', async () => {
+    const certificate = join(warden.dir, 'state', 'tls', 'proxy.crt');
+    const query = ['-d', 'app', '-c', 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()'];
+    const required = await psql(await token(), query, warden.proxyPort, { PGSSLMODE: 'require' });
+    assert.equal(required.code, 0, required.stderr);
+    // pg_stat_ssl is the upstream connection's: Warden's own link to the server is encrypted too (verify-full).
+    assert.match(required.stdout, /^t$/m);
+    for (const host of ['localhost', '127.0.0.1']) {
+      const verified = await run(join(db.bindir, 'psql'), [`host=${host} port=${warden.proxyPort} user=alice dbname=app sslmode=verify-full sslrootcert=${certificate}`, '-X', '-A', '-t', '-c', 'SELECT 1'], {
+        env: { ...process.env, PGPASSWORD: await token() },
+      });
+      assert.equal(verified.stdout.trim(), '1');
+    }
+    const otherRoot = join(caDir, 'other-ca.crt');
+    const refused = await psql(await token(), ['-d', `sslmode=verify-full sslrootcert=${otherRoot} dbname=app`, '-c', 'SELECT 1']);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /certificate verify failed/);
+  });
+
+  it('refuses an upstream whose certificate does not verify, and names the cause', async () => {
+    const result = await psql(await token('alice', ['--audience', 'wrong-ca']), ['-d', 'wrong-ca', '-c', 'SELECT 1']);
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /Warden could not open connection "wrong-ca": the upstream database's TLS certificate was not accepted/);
+    assert.match(warden.output(), /"event":"upstream-login-failed","connection":"wrong-ca","detail":"[^"]*self[- ]signed/);
   });
 
   it('returns node-postgres results unchanged, simple and extended protocol', async () => {
@@ -230,9 +267,11 @@ describe('PostgreSQL through warden up', () => {
     await new Promise<void>((resolve) => tap.listen(0, '127.0.0.1', resolve));
     const tapPort = (tap.address() as { port: number }).port;
     try {
-      const ok = await psql(await token(), ['-d', 'app', '-c', 'SELECT current_user, session_user', '-c', 'SHOW ALL', '-c', 'DROP TABLE secrets'], tapPort);
+      // Plaintext on purpose, so the tap can read every byte the client receives.
+      const plain = { PGSSLMODE: 'disable' };
+      const ok = await psql(await token(), ['-d', 'app', '-c', 'SELECT current_user, session_user', '-c', 'SHOW ALL', '-c', 'DROP TABLE secrets'], tapPort, plain);
       assert.match(ok.stdout, new RegExp(db.user));
-      await psql('not-a-token', ['-d', 'app', '-c', 'SELECT 1'], tapPort);
+      await psql('not-a-token', ['-d', 'app', '-c', 'SELECT 1'], tapPort, plain);
     } finally {
       tap.close();
     }

@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { selfSignedCertificate } from '../../proxy-fleet/tls-certificate.js';
 
 const run = promisify(execFile);
 
@@ -21,6 +22,8 @@ export interface TestPostgres {
   readonly user: string;
   readonly password: string;
   readonly database: string;
+  /** The server's TLS certificate (self-signed for localhost and 127.0.0.1): the CA to verify it with. */
+  readonly caCert: string;
   /** Runs SQL as the superuser over the Unix socket; returns psql's unaligned output. */
   sql(query: string, database?: string): Promise<string>;
   stop(): Promise<void>;
@@ -41,6 +44,12 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+async function postgresIds(): Promise<[number, number]> {
+  const { stdout: uid } = await run('id', ['-u', 'postgres']);
+  const { stdout: gid } = await run('id', ['-g', 'postgres']);
+  return [Number(uid.trim()), Number(gid.trim())];
+}
+
 export async function startTestPostgres(): Promise<TestPostgres> {
   const bindir = await findPostgresBindir();
   const dir = await mkdtemp(join(tmpdir(), 'warden-pg-'));
@@ -48,19 +57,19 @@ export async function startTestPostgres(): Promise<TestPostgres> {
   const asRoot = process.getuid?.() === 0;
   const asServer = async (command: string, args: string[]) =>
     asRoot ? run('runuser', ['-u', 'postgres', '--', join(bindir, command), ...args]) : run(join(bindir, command), args);
-  if (asRoot) {
-    const { stdout } = await run('id', ['-u', 'postgres']);
-    const { stdout: gid } = await run('id', ['-g', 'postgres']);
-    await chown(dir, Number(stdout.trim()), Number(gid.trim()));
-  }
+  if (asRoot) await chown(dir, ...(await postgresIds()));
   await chmod(dir, 0o700);
   const superPassword = randomBytes(18).toString('base64url');
   const pwfile = join(dir, 'pwfile');
   await writeFile(pwfile, `${superPassword}\n`, { mode: 0o644 });
   await asServer('initdb', ['-D', data, '-U', 'postgres', '--auth-local=trust', '--auth-host=scram-sha-256', `--pwfile=${pwfile}`, '--no-sync', '-E', 'UTF8', '--locale=C']);
   await rm(pwfile);
+  const { cert, key } = selfSignedCertificate(['localhost', '127.0.0.1']);
+  await writeFile(join(data, 'server.crt'), cert, { mode: 0o644 });
+  await writeFile(join(data, 'server.key'), key, { mode: 0o600 });
+  if (asRoot) for (const file of ['server.crt', 'server.key']) await chown(join(data, file), ...(await postgresIds()));
   const port = await freePort();
-  await asServer('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c log_statement=all`, 'start']);
+  await asServer('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c log_statement=all -c ssl=on`, 'start']);
 
   const sql = async (query: string, database = 'postgres') => {
     const { stdout } = await run(join(bindir, 'psql'), ['-h', dir, '-p', String(port), '-U', 'postgres', '-d', database, '-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', query], {
@@ -80,6 +89,7 @@ export async function startTestPostgres(): Promise<TestPostgres> {
     user,
     password,
     database,
+    caCert: cert,
     sql,
     stop: async () => {
       await asServer('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);

@@ -84,6 +84,7 @@ export const CANCEL_KEY_BYTES = { min: 4, max: 256 } as const;
 
 /** The single byte a server answers SSLRequest or GSSENCRequest with when it declines. */
 export const NEGOTIATION_REFUSED = 0x4e; // 'N'
+export const NEGOTIATION_ACCEPTED = 0x53; // 'S'
 
 /** How error texts name a type byte: hex, since the byte may be unprintable. */
 export function describeTypeByte(code: number): string {

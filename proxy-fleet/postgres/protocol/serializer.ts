@@ -4,6 +4,7 @@ import {
   BackendCode,
   CANCEL_KEY_BYTES,
   FrontendCode,
+  NEGOTIATION_ACCEPTED,
   NEGOTIATION_REFUSED,
   StartupCode,
 } from './codes.js';
@@ -69,6 +70,11 @@ export const serialize = {
 
   noticeResponse(fields: NoticeResponseFields): Buffer {
     return responseFields(fields).flush(BackendCode.noticeResponse);
+  },
+
+  /** The single byte that accepts an SSLRequest; the TLS handshake follows. */
+  sslAccepted(): Buffer {
+    return Buffer.from([NEGOTIATION_ACCEPTED]);
   },
 
   /** The single byte that declines an SSLRequest. */

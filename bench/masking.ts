@@ -1,0 +1,115 @@
+/**
+ * Masking throughput on one core. Builds a corpus of realistic rows from a seeded PRNG (names,
+ * streets, cities, order ids, amounts, timestamps, statuses; about 1% of rows carry an email, a
+ * card, an SSN or a phone number) and prints MB/s (10^6 bytes of UTF-8 input per second) of:
+ *
+ *   - maskText per field, as the proxy masks DataRow columns;
+ *   - maskBytes per field, the same on the wire bytes;
+ *   - maskText per row, the fields joined by tabs as in COPY text output.
+ *
+ * Run: node --import tsx bench/masking.ts [--mb 50] [--seconds 3]
+ */
+import { parseArgs } from 'node:util';
+import { contentDetectors } from '../core/masking/detectors.js';
+import { maskBytes, maskText } from '../core/masking/mask-text.js';
+
+const { values } = parseArgs({ options: { mb: { type: 'string', default: '50' }, seconds: { type: 'string', default: '3' } } });
+const CORPUS_BYTES = Number(values.mb) * 1e6;
+const SECONDS = Number(values.seconds);
+
+/** mulberry32: a small seeded PRNG, so every run masks the same corpus. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const random = prng(20261126);
+const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+const int = (low: number, high: number) => low + Math.floor(random() * (high - low + 1));
+const pad = (n: number, width: number) => String(n).padStart(width, '0');
+
+const FIRST = ['James', 'Mary', 'Robert', 'Patricia', 'John', 'Jennifer', 'Michael', 'Linda', 'David', 'Elizabeth', 'Zoë', 'José', 'Anaïs', 'Łukasz'];
+const LAST = ['Smith', 'Johnson', 'Williams', 'Brown', 'Jones', 'Garcia', 'Miller', 'Davis', 'Rodriguez', 'Martinez', 'Müller', 'O’Brien'];
+const STREETS = ['Oak Street', 'Maple Avenue', 'Cedar Lane', 'Elm Road', 'Washington Blvd', 'Park Place', 'Lake View Drive', 'Hauptstraße'];
+const CITIES = ['Springfield', 'Riverside', 'Franklin', 'Greenville', 'Bristol', 'Clinton', 'Fairview', 'Salem', 'München'];
+const STATES = ['CA', 'TX', 'NY', 'FL', 'IL', 'PA', 'OH', 'GA'];
+const STATUSES = ['pending', 'paid', 'shipped', 'delivered', 'cancelled', 'refunded'];
+const NOTES = ['', '', '', 'leave at the back door', 'gift wrap, no invoice', 'call before delivery', 'fragile: 2 boxes', 'customer asked for v2.3.1 firmware'];
+const PII = [
+  () => `${pick(FIRST).toLowerCase()}.${pick(LAST).toLowerCase()}@example.com`.normalize('NFKD').replace(/[^\x20-\x7e]/g, ''),
+  () => pick(['4111 1111 1111 1111', '5555555555554444', '3782-822463-10005', '6011111111111117']),
+  () => `${pad(int(1, 665), 3)}-${pad(int(1, 99), 2)}-${pad(int(1, 9999), 4)}`,
+  () => `+1 (${int(200, 999)}) ${int(200, 999)}-${pad(int(0, 9999), 4)}`,
+];
+
+function row(id: number): string[] {
+  const timestamp = `2026-${pad(int(1, 12), 2)}-${pad(int(1, 28), 2)} ${pad(int(0, 23), 2)}:${pad(int(0, 59), 2)}:${pad(int(0, 59), 2)}.${pad(int(0, 999999), 6)}+00`;
+  const note = random() < 0.01 ? `contact ${pick(PII)()}` : pick(NOTES);
+  return [
+    String(id),
+    pick(FIRST),
+    pick(LAST),
+    `${int(1, 9999)} ${pick(STREETS)}`,
+    pick(CITIES),
+    pick(STATES),
+    pad(int(501, 99950), 5),
+    `ORD-2026-${pad(id, 8)}`,
+    `${int(1, 999)}.${pad(int(0, 99), 2)}`,
+    timestamp,
+    pick(STATUSES),
+    note,
+  ];
+}
+
+const fields: string[] = [];
+const fieldBytes: Buffer[] = [];
+const rows: string[] = [];
+let corpusBytes = 0;
+for (let id = 1; corpusBytes < CORPUS_BYTES; id++) {
+  const values = row(id);
+  for (const value of values) {
+    fields.push(value);
+    fieldBytes.push(Buffer.from(value, 'utf8'));
+  }
+  const line = values.join('\t');
+  rows.push(line);
+  corpusBytes += Buffer.byteLength(line, 'utf8');
+}
+const fieldsTotal = fieldBytes.reduce((sum, bytes) => sum + bytes.length, 0);
+
+/** Repeats passes over the inputs for about SECONDS; returns MB/s and the values masked per pass. */
+function measure<T>(inputs: readonly T[], bytesPerPass: number, mask: (input: T) => number): { mbps: number; maskedPerPass: number } {
+  for (let i = 0; i < Math.min(inputs.length, 200_000); i++) mask(inputs[i]!); // warm up the optimizing compiler
+  let passes = 0;
+  let masked = 0;
+  const start = process.hrtime.bigint();
+  let elapsed = 0;
+  do {
+    for (const input of inputs) masked += mask(input);
+    passes++;
+    elapsed = Number(process.hrtime.bigint() - start) / 1e9;
+  } while (elapsed < SECONDS);
+  return { mbps: (bytesPerPass * passes) / 1e6 / elapsed, maskedPerPass: masked / passes };
+}
+
+const maskedCount = (counts: Readonly<Record<string, number>>) => {
+  let n = 0;
+  for (const id in counts) n += counts[id]!;
+  return n;
+};
+
+console.log(`corpus: ${rows.length} rows, ${fields.length} fields, ${(corpusBytes / 1e6).toFixed(1)} MB; ${contentDetectors.length} detectors; ${SECONDS}s per measure`);
+const results = [
+  ['maskText per field', measure(fields, fieldsTotal, (f) => maskedCount(maskText(f, contentDetectors).counts))],
+  ['maskBytes per field', measure(fieldBytes, fieldsTotal, (b) => maskedCount(maskBytes(b, contentDetectors).counts))],
+  ['maskText per row', measure(rows, corpusBytes, (r) => maskedCount(maskText(r, contentDetectors).counts))],
+] as const;
+for (const [label, { mbps, maskedPerPass }] of results) {
+  console.log(`${label.padEnd(20)} ${mbps.toFixed(0).padStart(6)} MB/s   ${maskedPerPass} values masked per pass`);
+}

@@ -1,0 +1,79 @@
+import type { Detector, DetectorMatch } from './detectors.js';
+import { scanByteSignals, scanSignals } from './text-signals.js';
+
+export interface MaskedText {
+  readonly text: string;
+  /** Values masked, per detector id; only detectors that masked something appear. */
+  readonly counts: Readonly<Record<string, number>>;
+}
+
+export interface MaskedBytes {
+  readonly bytes: Buffer;
+  readonly counts: Readonly<Record<string, number>>;
+}
+
+const NOTHING_MASKED: Readonly<Record<string, number>> = Object.freeze({});
+
+/**
+ * Replaces every value the detectors find. The replacement names the detector and keeps nothing of
+ * the value ("[masked:email]"), except that a card keeps its last four digits
+ * ("[masked:credit-card …1111]"): PCI DSS allows showing them, and they are what people use to tell
+ * their cards apart. When nothing is found the input string itself is returned, so callers can
+ * compare references to learn whether anything changed.
+ */
+export function maskText(text: string, detectors: readonly Detector[]): MaskedText {
+  return maskWithSignals(text, scanSignals(text), detectors) ?? { text, counts: NOTHING_MASKED };
+}
+
+/** maskText for a UTF-8 text field: the same Buffer back when nothing matched. */
+export function maskBytes(bytes: Buffer, detectors: readonly Detector[]): MaskedBytes {
+  // The prefilter reads the bytes directly: most fields never need decoding.
+  const signals = scanByteSignals(bytes);
+  const masked = detectors.some((detector) => mayMatch(detector, signals)) ? maskWithSignals(bytes.toString('utf8'), signals, detectors) : undefined;
+  return masked ? { bytes: Buffer.from(masked.text, 'utf8'), counts: masked.counts } : { bytes, counts: NOTHING_MASKED };
+}
+
+function mayMatch(detector: Detector, signals: number): boolean {
+  return detector.signals === undefined || (detector.signals & signals) !== 0;
+}
+
+/** The masked text, or undefined when no detector matched. */
+function maskWithSignals(text: string, signals: number, detectors: readonly Detector[]): MaskedText | undefined {
+  let matches: DetectorMatch[] | undefined;
+  for (const detector of detectors) {
+    if (!mayMatch(detector, signals)) continue;
+    const found = detector.find(text);
+    if (found.length > 0) (matches ??= []).push(...found);
+  }
+  if (matches === undefined) return undefined;
+
+  const chosen = withoutOverlaps(matches);
+  const counts: Record<string, number> = {};
+  let masked = '';
+  let copied = 0;
+  for (const match of chosen) {
+    masked += text.slice(copied, match.start) + replacement(text, match);
+    copied = match.end;
+    counts[match.detector] = (counts[match.detector] ?? 0) + 1;
+  }
+  return { text: masked + text.slice(copied), counts };
+}
+
+/** Where matches overlap, the longest wins, then the earliest. Returns them in text order. */
+function withoutOverlaps(matches: DetectorMatch[]): DetectorMatch[] {
+  if (matches.length === 1) return matches;
+  const byPriority = [...matches].sort((a, b) => b.end - b.start - (a.end - a.start) || a.start - b.start);
+  const chosen: DetectorMatch[] = [];
+  for (const match of byPriority) {
+    if (chosen.every((other) => match.end <= other.start || match.start >= other.end)) chosen.push(match);
+  }
+  return chosen.sort((a, b) => a.start - b.start);
+}
+
+function replacement(text: string, match: DetectorMatch): string {
+  if (match.detector === 'credit-card') {
+    const digits = text.slice(match.start, match.end).replace(/\D/g, '');
+    return `[masked:credit-card …${digits.slice(-4)}]`;
+  }
+  return `[masked:${match.detector}]`;
+}
