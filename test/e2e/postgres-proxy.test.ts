@@ -282,6 +282,24 @@ describe('PostgreSQL through warden up', () => {
     assert.ok(!warden.output().includes(db.password), 'the upstream password is in the logs');
   });
 
+  it('carries pgbench in simple, extended and prepared modes, deciding every statement', async () => {
+    const direct = { ...process.env, PGPASSWORD: db.password };
+    await run(join(db.bindir, 'pgbench'), ['-i', '-s', '1', '-q', '-h', db.host, '-p', String(db.port), '-U', db.user, db.database], { env: direct });
+    for (const mode of ['simple', 'extended', 'prepared']) {
+      const { stdout } = await run(join(db.bindir, 'pgbench'), ['-n', '-S', '-M', mode, '-c', '2', '-j', '2', '-t', '25', '-h', '127.0.0.1', '-p', String(warden.proxyPort), '-U', 'alice', 'app'], {
+        env: { ...process.env, PGPASSWORD: await token('pgbench') },
+      });
+      assert.match(stdout, /number of transactions actually processed: 50\/50/, mode);
+      assert.match(stdout, /number of failed transactions: 0/, mode);
+    }
+    const selects = (await ledger())
+      .map((stored) => JSON.parse(stored.entry) as { type: string; identity: { sub: string }; data: { text?: string; kind?: string } })
+      .filter((entry) => entry.identity.sub === 'pgbench' && entry.type === 'command' && entry.data.text === 'SELECT abalance FROM pgbench_accounts WHERE aid = $1');
+    // Every one of the 150 transactions ran one recorded, authorized SELECT; Execute-level for the extended modes.
+    assert.equal(selects.length, 150);
+    assert.equal(selects.filter((entry) => entry.data.kind === 'sql.execute').length, 100);
+  });
+
   it('keeps pipelined replies in protocol order around a denial', async () => {
     const client = await loginWire(warden.proxyPort, await token(), 'app');
     const describeMessage = (m: BackendMessage) =>
