@@ -35,7 +35,9 @@ import {
   BackendParser,
   FrontendParser,
   ProtocolError,
+  decodePasswordMessage,
   serialize,
+  type FrontendMessageOf,
 } from '../../../proxy-fleet/postgres/protocol/index.js';
 import {
   Rng,
@@ -99,9 +101,17 @@ interface Parser {
   readonly bufferedBytes: number;
 }
 
+/** Size limits of the parser options; none means the defaults. */
+interface Limits {
+  maxMessageBytes?: number;
+  maxStartupBytes?: number;
+}
+
+type CreateParser = () => Parser;
+
 interface Target {
   name: string;
-  create(): Parser;
+  create(limits?: Limits): Parser;
   valid(rng: Rng): Frame[];
   /** A message of another phase or direction, to insert among valid ones. */
   foreign(rng: Rng): Frame;
@@ -112,14 +122,14 @@ const greeting = serialize.startup({ user: 'fuzz', database: 'fuzz' });
 const targets: readonly Target[] = [
   {
     name: 'FrontendParser, startup phase',
-    create: () => new FrontendParser(),
+    create: (limits = {}) => new FrontendParser(limits),
     valid: frontendStartupStream,
     foreign: (rng) => (rng.chance(0.5) ? frontendTypedFrame(rng) : backendFrame(rng)),
   },
   {
     name: 'FrontendParser, typed messages',
-    create: () => {
-      const parser = new FrontendParser();
+    create: (limits = {}) => {
+      const parser = new FrontendParser({ ...limits, maxStartupBytes: Math.max(limits.maxStartupBytes ?? 0, greeting.length) });
       assert.equal(parser.push(Buffer.from(greeting)).length, 1);
       return parser;
     },
@@ -128,7 +138,7 @@ const targets: readonly Target[] = [
   },
   {
     name: 'BackendParser',
-    create: () => new BackendParser(),
+    create: (limits = {}) => new BackendParser({ maxMessageBytes: limits.maxMessageBytes }),
     valid: backendStream,
     foreign: frontendTypedFrame,
   },
@@ -208,8 +218,8 @@ function describeError(error: unknown): string {
 }
 
 /** Pushes `input` cut into chunks of `lengths`, checking properties 1, 2 and 4 at each push. */
-function run(target: Target, input: Buffer, lengths: readonly number[]): Outcome {
-  const parser = target.create();
+function run(create: CreateParser, input: Buffer, lengths: readonly number[]): Outcome {
+  const parser = create();
   const messages: Message[] = [];
   const handshakes: number[] = [];
   let pushed = 0;
@@ -249,16 +259,21 @@ function run(target: Target, input: Buffer, lengths: readonly number[]): Outcome
     if (!Array.isArray(returned)) throw new PropertyFailure('raw bytes', `push returned ${String(returned)}`);
     for (const message of returned) {
       const { raw } = message;
-      if (
-        !Buffer.isBuffer(raw) ||
-        raw.length === 0 ||
-        consumed + raw.length > pushed ||
-        !raw.equals(input.subarray(consumed, consumed + raw.length))
-      ) {
+      if (!Buffer.isBuffer(raw) || raw.length === 0 || consumed + raw.length > pushed) {
         throw new PropertyFailure(
           'raw bytes',
-          `message ${messages.length} (${message.name}) has raw ${Buffer.isBuffer(raw) ? hex(raw) : String(raw)}, ` +
-            `but the input at ${consumed} holds ${hex(input.subarray(consumed, pushed))}`,
+          `message ${messages.length} (${message.name}) has a raw of ${Buffer.isBuffer(raw) ? `${raw.length} bytes` : String(raw)} ` +
+            `at offset ${consumed}, but only ${pushed} bytes were pushed`,
+        );
+      }
+      const expected = input.subarray(consumed, consumed + raw.length);
+      if (!raw.equals(expected)) {
+        const differs = raw.findIndex((byte, i) => byte !== expected[i]);
+        throw new PropertyFailure(
+          'raw bytes',
+          `message ${messages.length} (${message.name}, ${raw.length} bytes from offset ${consumed}) differs from the ` +
+            `input at its byte ${differs}: ${hex(raw.subarray(differs, differs + 16))} instead of ` +
+            `${hex(expected.subarray(differs, differs + 16))}`,
         );
       }
       consumed += raw.length;
@@ -338,9 +353,9 @@ function normalizeCuts(cuts: readonly number[], length: number): number[] {
 }
 
 /** The shortest prefix of the input that throws when pushed whole (between the cuts). */
-function firstFailingPrefix(target: Target, input: Buffer, cuts: readonly number[], known: number): { length: number; code: string } {
+function firstFailingPrefix(create: CreateParser, input: Buffer, cuts: readonly number[], known: number): { length: number; code: string } {
   const outcomeOf = (length: number): Outcome =>
-    run(target, input.subarray(0, length), segmentLengths(length, cuts.filter((cut) => cut < length)));
+    run(create, input.subarray(0, length), segmentLengths(length, cuts.filter((cut) => cut < length)));
   let good = known;
   let bad = input.length;
   let code = '';
@@ -356,7 +371,7 @@ function firstFailingPrefix(target: Target, input: Buffer, cuts: readonly number
 }
 
 /** Property 3 for one chunked run, against the input pushed whole between the same cuts. */
-function compareWithWhole(target: Target, input: Buffer, cuts: readonly number[], whole: Outcome, chunked: Outcome, label: string): void {
+function compareWithWhole(create: CreateParser, input: Buffer, cuts: readonly number[], whole: Outcome, chunked: Outcome, label: string): void {
   const context = `${label} chunks against the whole input`;
   const where = (error: NonNullable<Outcome['error']>): string =>
     `${error.code} (${error.message}) on the chunk at ${error.chunkStart}..${error.chunkEnd}`;
@@ -381,12 +396,12 @@ function compareWithWhole(target: Target, input: Buffer, cuts: readonly number[]
   // the bytes they span parse to, and check the error comes with the byte that causes it.
   const spanned = input.subarray(0, chunked.consumed);
   const spannedCuts = cuts.filter((cut) => cut < chunked.consumed);
-  const prefix = run(target, spanned, segmentLengths(spanned.length, spannedCuts));
+  const prefix = run(create, spanned, segmentLengths(spanned.length, spannedCuts));
   if (prefix.error !== undefined) {
     throw new PropertyFailure('chunking', `${context}: the ${spanned.length} bytes the chunked messages span throw ${prefix.error.code} when pushed whole`);
   }
   sameMessages(chunked.messages, prefix.messages, `${context} (messages before the error)`);
-  const failing = firstFailingPrefix(target, input, cuts, chunked.consumed);
+  const failing = firstFailingPrefix(create, input, cuts, chunked.consumed);
   if (failing.code !== whole.error.code) {
     throw new PropertyFailure('chunking', `the first ${failing.length} bytes throw ${failing.code}, the whole input ${whole.error.code}`);
   }
@@ -404,32 +419,47 @@ interface ChunkPlan {
 }
 
 /** Properties 1 to 4 for one input: the whole run, then each chunked plan against it. */
-function checkStream(target: Target, stream: Stream, plans: readonly ChunkPlan[]): Outcome {
+function checkStream(create: CreateParser, stream: Stream, plans: readonly ChunkPlan[]): Outcome {
   const input = stream.bytes;
   const wholeRuns = new Map<string, Outcome>();
   const whole = (cuts: number[]): Outcome => {
     const key = cuts.join(',');
     let outcome = wholeRuns.get(key);
     if (outcome === undefined) {
-      outcome = run(target, input, segmentLengths(input.length, cuts));
+      outcome = run(create, input, segmentLengths(input.length, cuts));
       wholeRuns.set(key, outcome);
     }
     return outcome;
   };
   const reference = whole(normalizeCuts(stream.waits, input.length));
   for (const plan of plans) {
-    const chunked = run(target, input, plan.lengths);
+    const chunked = run(create, input, plan.lengths);
     // A push that ends right after an SSLRequest is the client waiting for the answer.
     const cuts = normalizeCuts([...stream.waits, ...chunked.handshakes], input.length);
-    compareWithWhole(target, input, cuts, whole(cuts), chunked, plan.label);
+    compareWithWhole(create, input, cuts, whole(cuts), chunked, plan.label);
+  }
+  for (const message of reference.messages) {
+    if (message.name === 'password') checkPasswordDecoding(message as FrontendMessageOf<'password'>);
   }
   return reference;
+}
+
+/** decodePasswordMessage reads client bytes too: a string or a ProtocolError, nothing else. */
+function checkPasswordDecoding(message: FrontendMessageOf<'password'>): string | undefined {
+  try {
+    return decodePasswordMessage(message);
+  } catch (error) {
+    if (error instanceof ProtocolError) return undefined;
+    throw new PropertyFailure('ProtocolError only', `decodePasswordMessage threw ${describeError(error)} on ${hex(message.raw)}`, {
+      cause: error,
+    });
+  }
 }
 
 /** Property 5: a valid stream parses back to its messages' fields, each raw its own bytes. */
 function checkRoundTrip(target: Target, frames: readonly Frame[]): void {
   const stream = joinFrames(frames);
-  const outcome = run(target, stream.bytes, segmentLengths(stream.bytes.length, stream.waits));
+  const outcome = run(() => target.create(), stream.bytes, segmentLengths(stream.bytes.length, stream.waits));
   if (outcome.error !== undefined) {
     throw new PropertyFailure('round trip', `a valid stream throws ${outcome.error.code} (${outcome.error.message})`);
   }
@@ -442,6 +472,9 @@ function checkRoundTrip(target: Target, frames: readonly Frame[]): void {
     try {
       assert.ok(message.raw.equals(frame.bytes), 'raw differs from the serialized bytes');
       assert.deepStrictEqual(fields, frame.expected);
+      if (frame.password !== undefined) {
+        assert.equal(checkPasswordDecoding(message as FrontendMessageOf<'password'>), frame.password, 'decodePasswordMessage');
+      }
     } catch (error) {
       throw new PropertyFailure(
         'round trip',
@@ -455,6 +488,7 @@ function checkRoundTrip(target: Target, frames: readonly Frame[]): void {
 // One fuzz input
 
 interface Case {
+  limits: Limits;
   mode: string;
   frames: Frame[];
   stream?: Stream;
@@ -465,6 +499,8 @@ interface Stats {
   iterations: number;
   bytes: number;
   largest: number;
+  /** Inputs parsed with size limits other than the defaults. */
+  limited: number;
   modes: Map<string, number>;
   outcomes: Map<string, number>;
   messages: Map<string, number>;
@@ -474,9 +510,21 @@ const count = (map: Map<string, number>, key: string, by = 1): void => {
   map.set(key, (map.get(key) ?? 0) + by);
 };
 
+/** Limits at and around the sizes the generators produce, or the defaults. */
+function randomLimits(rng: Rng): Limits {
+  if (rng.chance(0.75)) return {};
+  const limit = (): number =>
+    rng.chance(0.7) ? rng.pick([8, 9, 12, 16, 64, 100, 1023, 1024, 1025, 4096, 10_000, 30_000, 65_535]) : rng.between(8, 300_000);
+  return {
+    ...(rng.chance(0.8) ? { maxMessageBytes: limit() } : {}),
+    ...(rng.chance(0.5) ? { maxStartupBytes: limit() } : {}),
+  };
+}
+
 function runCase(target: Target, rng: Rng, current: Case, stats: Stats): void {
   current.frames = target.valid(rng);
   checkRoundTrip(target, current.frames);
+  current.limits = randomLimits(rng);
   const sources = { sameKind: (r: Rng) => target.valid(r), foreign: (r: Rng) => target.foreign(r) };
   current.mode = rng.weighted<string>([
     [15, () => 'valid'],
@@ -499,12 +547,13 @@ function runCase(target: Target, rng: Rng, current: Case, stats: Stats): void {
   current.stream = stream;
   current.plans = [randomChunkLengths(rng, stream.bytes.length, stream.waits)];
   if (rng.chance(0.25)) current.plans.push(randomChunkLengths(rng, stream.bytes.length, stream.waits));
-  const reference = checkStream(target, stream, current.plans);
+  const reference = checkStream(() => target.create(current.limits), stream, current.plans);
 
   stats.iterations++;
   stats.bytes += stream.bytes.length;
   stats.largest = Math.max(stats.largest, stream.bytes.length);
   count(stats.modes, current.mode.split(' (')[0] as string);
+  if (Object.keys(current.limits).length > 0) stats.limited++;
   count(stats.outcomes, reference.error?.code ?? (reference.consumed === stream.bytes.length ? 'all parsed' : 'incomplete tail'));
   for (const message of reference.messages) count(stats.messages, message.name);
 }
@@ -513,13 +562,13 @@ function runCase(target: Target, rng: Rng, current: Case, stats: Stats): void {
 // Failure reports
 
 /** Whether the stream still breaks `property` under a few fixed chunkings. */
-function stillFails(target: Target, stream: Stream, property: Property, seed: number): PropertyFailure | undefined {
+function stillFails(create: CreateParser, stream: Stream, property: Property, seed: number): PropertyFailure | undefined {
   const rng = new Rng(mixSeed(seed, stream.bytes.length));
   const plans: ChunkPlan[] = [{ label: 'whole', lengths: segmentLengths(stream.bytes.length, stream.waits) }];
   if (stream.bytes.length <= 4096) plans.push({ label: 'bytes', lengths: Array<number>(stream.bytes.length).fill(1) });
   for (let i = 0; i < 4; i++) plans.push(randomChunkLengths(rng, stream.bytes.length, stream.waits));
   try {
-    checkStream(target, stream, plans);
+    checkStream(create, stream, plans);
   } catch (error) {
     if (error instanceof PropertyFailure && error.property === property) return error;
   }
@@ -527,8 +576,8 @@ function stillFails(target: Target, stream: Stream, property: Property, seed: nu
 }
 
 /** Deletes ever smaller byte ranges while the failure persists (ddmin over bytes). */
-function minimize(target: Target, stream: Stream, property: Property, seed: number): { stream: Stream; failure: PropertyFailure } | undefined {
-  let failure = stillFails(target, stream, property, seed);
+function minimize(create: CreateParser, stream: Stream, property: Property, seed: number): { stream: Stream; failure: PropertyFailure } | undefined {
+  let failure = stillFails(create, stream, property, seed);
   if (failure === undefined) return undefined;
   let current = stream;
   const deadline = performance.now() + 20_000;
@@ -544,7 +593,7 @@ function minimize(target: Target, stream: Stream, property: Property, seed: numb
         bytes.length,
       );
       const candidate = { bytes, waits };
-      const again = stillFails(target, candidate, property, seed);
+      const again = stillFails(create, candidate, property, seed);
       if (again !== undefined) {
         current = candidate;
         failure = again;
@@ -573,7 +622,7 @@ function showStream(stream: Stream): string {
 function report(target: Target, iteration: number, current: Case, failure: PropertyFailure, caseSeed: number): Error {
   const lines = [
     `[${target.name}] property "${failure.property}" failed: ${failure.message}`,
-    `  seed ${settings.seed}, iteration ${iteration}, mode ${current.mode}`,
+    `  seed ${settings.seed}, iteration ${iteration}, mode ${current.mode}, parser limits ${JSON.stringify(current.limits)}`,
     `  replay: WARDEN_FUZZ_SEED=${settings.seed}:${iteration} node --import tsx --test ${TEST_FILE}`,
   ];
   if (current.stream === undefined || failure.property === 'round trip') {
@@ -581,7 +630,7 @@ function report(target: Target, iteration: number, current: Case, failure: Prope
   } else {
     lines.push(`  input ${showStream(current.stream)}`);
     lines.push(`  chunk lengths: ${current.plans.map((plan) => `${plan.label} [${plan.lengths.join(',')}]`).join('; ')}`);
-    const minimized = minimize(target, current.stream, failure.property, caseSeed);
+    const minimized = minimize(() => target.create(current.limits), current.stream, failure.property, caseSeed);
     lines.push(
       minimized === undefined
         ? '  (does not reproduce under the minimizer’s fixed chunkings)'
@@ -600,7 +649,7 @@ function summary(stats: Stats, seconds: number): string[] {
   return [
     `seed ${settings.seed}: ${stats.iterations} inputs in ${seconds.toFixed(1)} s (${Math.round(stats.iterations / seconds)}/s), ` +
       `${stats.bytes} bytes, largest ${stats.largest}`,
-    `inputs: ${histogram(stats.modes)}`,
+    `inputs: ${histogram(stats.modes)}; ${stats.limited} with random size limits`,
     `outcomes: ${histogram(stats.outcomes)}`,
     `messages parsed: ${histogram(stats.messages)}`,
   ];
@@ -615,13 +664,13 @@ describe('PostgreSQL codec fuzzing', () => {
 
   targets.forEach((target, targetIndex) => {
     it(`${target.name}: ${settings.seconds} s of random and mutated streams`, (t) => {
-      const stats: Stats = { iterations: 0, bytes: 0, largest: 0, modes: new Map(), outcomes: new Map(), messages: new Map() };
+      const stats: Stats = { iterations: 0, bytes: 0, largest: 0, limited: 0, modes: new Map(), outcomes: new Map(), messages: new Map() };
       const started = performance.now();
       const deadline = started + settings.seconds * 1000;
       let iteration = settings.firstIteration;
       do {
         const caseSeed = mixSeed(settings.seed, targetIndex, iteration);
-        const current: Case = { mode: 'valid', frames: [], plans: [] };
+        const current: Case = { limits: {}, mode: 'valid', frames: [], plans: [] };
         try {
           runCase(target, new Rng(caseSeed), current, stats);
         } catch (error) {
@@ -646,7 +695,7 @@ describe('PostgreSQL codec fuzzing', () => {
       const input = Buffer.concat([header, new Rng(1).bytes(bodyBytes)]);
       allocationProbe.largestInRun = 0;
       // run() checks bufferedBytes and each push's allocations as the bytes come.
-      const outcome = run(target, input, [header.length, ...Array<number>(bodyBytes / 1024).fill(1024)]);
+      const outcome = run(() => target.create(), input, [header.length, ...Array<number>(bodyBytes / 1024).fill(1024)]);
       assert.equal(outcome.error, undefined);
       assert.equal(outcome.messages.length, 0);
       assert.ok(

@@ -197,6 +197,8 @@ export interface Frame {
   expected: Record<string, unknown>;
   /** The client waits for the server's answer after this packet (SSLRequest, GSSENCRequest). */
   waitsAfter?: boolean;
+  /** For a PasswordMessage: what decodePasswordMessage must return. */
+  password?: string;
 }
 
 const typed = (bytes: Buffer, expected: Record<string, unknown>): Frame => ({ bytes, lengthOffset: 1, expected });
@@ -206,7 +208,7 @@ const untyped = (bytes: Buffer, expected: Record<string, unknown>): Frame => ({ 
 const FRONTEND_TYPED_BUILDERS: readonly ((rng: Rng) => Frame)[] = [
   (rng) => {
     const password = text(rng);
-    return typed(serialize.password(password), { name: 'password', data: Buffer.from(`${password}\0`) });
+    return { ...typed(serialize.password(password), { name: 'password', data: Buffer.from(`${password}\0`) }), password };
   },
   (rng) => {
     const mechanism = name(rng);
