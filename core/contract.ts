@@ -92,6 +92,20 @@ export const authorizeResponseSchema = z.object({
 });
 export type AuthorizeResponse = z.infer<typeof authorizeResponseSchema>;
 
+/** POST /v1/results — what each authorized command did, for its command.result entry. */
+export const commandResultSchema = z.object({
+  sessionId: z.string().min(1),
+  commandId: z.number().int().nonnegative(),
+  /** DataRows sent to the client (or rows a COPY moved). */
+  rows: z.number().int().nonnegative(),
+  /** The SQLSTATE when the command failed on the server. */
+  error: z.string().regex(/^[0-9A-Z?]{5}$/).optional(),
+  /** Values masked, per detector or column rule: counts only, never values. */
+  masked: z.record(z.string(), z.number().int().nonnegative()),
+});
+export type CommandResult = z.infer<typeof commandResultSchema>;
+export const resultsRequestSchema = z.object({ results: z.array(commandResultSchema).min(1).max(1000) });
+
 /** Every non-2xx answer of the control plane has this body. */
 export const apiErrorSchema = z.object({
   error: z.string(),

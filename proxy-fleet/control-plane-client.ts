@@ -10,6 +10,7 @@ import {
   sessionStartResponseSchema,
   type AuthorizeCommand,
   type CommandDecision,
+  type CommandResult,
   type SessionStartRequest,
   type SessionStartResponse,
 } from '../core/contract.js';
@@ -23,17 +24,49 @@ export interface ControlPlaneClientOptions {
   readonly maxBatch?: number;
 }
 
-interface PendingCommand {
-  readonly command: AuthorizeCommand;
-  resolve(decision: CommandDecision): void;
-  reject(error: unknown): void;
+/** Coalesces the items submitted in one turn of the event loop into batches. */
+class TickBatcher<T, R> {
+  private queue: { item: T; resolve(result: R): void; reject(error: unknown): void }[] = [];
+  private scheduled = false;
+
+  constructor(
+    private readonly send: (items: T[]) => Promise<R[]>,
+    private readonly maxBatch: number,
+  ) {}
+
+  submit(item: T): Promise<R> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      this.send(batch.map((pending) => pending.item)).then(
+        (results) => batch.forEach((pending, i) => pending.resolve(results[i]!)),
+        (error: unknown) => batch.forEach((pending) => pending.reject(error)),
+      );
+    }
+  }
 }
 
-export class ControlPlaneClient {
-  private queue: PendingCommand[] = [];
-  private flushScheduled = false;
+const REPORT_ATTEMPTS = 3;
 
-  constructor(private readonly options: ControlPlaneClientOptions) {}
+export class ControlPlaneClient {
+  private readonly decisions: TickBatcher<AuthorizeCommand, CommandDecision>;
+  private readonly results: TickBatcher<CommandResult, void>;
+
+  constructor(private readonly options: ControlPlaneClientOptions) {
+    const maxBatch = options.maxBatch ?? 500;
+    this.decisions = new TickBatcher((commands) => this.decide(commands), maxBatch);
+    this.results = new TickBatcher((results) => this.record(results), maxBatch);
+  }
 
   startSession(request: SessionStartRequest): Promise<SessionStartResponse> {
     return this.post('/v1/sessions', request, sessionStartResponseSchema);
@@ -44,34 +77,34 @@ export class ControlPlaneClient {
   }
 
   authorize(command: AuthorizeCommand): Promise<CommandDecision> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ command, resolve, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
+    return this.decisions.submit(command);
+  }
+
+  /** Records what a command did. The result is already visible, so failure is retried, then reported, never blocking. */
+  report(result: CommandResult): Promise<void> {
+    return this.results.submit(result);
+  }
+
+  private async decide(commands: AuthorizeCommand[]): Promise<CommandDecision[]> {
+    const { results } = await this.post('/v1/authorize', { commands }, authorizeResponseSchema);
+    return commands.map((command, i) => {
+      const result = results[i];
+      if (!result || result.sessionId !== command.sessionId || result.commandId !== command.commandId) {
+        throw new ControlPlaneRefusal('unavailable', 'CONTROL_PLANE_UNAVAILABLE', 'the control plane answered out of order');
       }
+      return result;
     });
   }
 
-  private flush(): void {
-    this.flushScheduled = false;
-    const maxBatch = this.options.maxBatch ?? 500;
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, maxBatch);
-      void this.sendBatch(batch);
-    }
-  }
-
-  private async sendBatch(batch: PendingCommand[]): Promise<void> {
-    try {
-      const { results } = await this.post('/v1/authorize', { commands: batch.map((p) => p.command) }, authorizeResponseSchema);
-      batch.forEach((pending, index) => {
-        const result = results[index];
-        if (result && result.sessionId === pending.command.sessionId && result.commandId === pending.command.commandId) pending.resolve(result);
-        else pending.reject(new ControlPlaneRefusal('unavailable', 'CONTROL_PLANE_UNAVAILABLE', 'the control plane answered out of order'));
-      });
-    } catch (error) {
-      for (const pending of batch) pending.reject(error);
+  private async record(results: CommandResult[]): Promise<void[]> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await this.post('/v1/results', { results }, undefined);
+        return results.map(() => undefined);
+      } catch (error) {
+        if (attempt >= REPORT_ATTEMPTS) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt));
+      }
     }
   }
 

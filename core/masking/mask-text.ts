@@ -1,5 +1,5 @@
 import type { Detector, DetectorMatch } from './detectors.js';
-import { scanSignals } from './text-signals.js';
+import { scanSignals, scanUtf8Signals } from './text-signals.js';
 
 export interface MaskedText {
   readonly text: string;
@@ -22,15 +22,32 @@ const NOTHING_MASKED: Readonly<Record<string, number>> = Object.freeze({});
  * compare references to learn whether anything changed.
  */
 export function maskText(text: string, detectors: readonly Detector[]): MaskedText {
-  return maskWithSignals(text, scanSignals(text), detectors) ?? { text, counts: NOTHING_MASKED };
+  const signals = scanSignals(text);
+  const masked = (signals & signalsWanted(detectors)) === 0 ? undefined : maskWithSignals(text, signals, detectors);
+  return masked ?? { text, counts: NOTHING_MASKED };
 }
 
 /** maskText for a UTF-8 text field: the same Buffer back when nothing matched. */
 export function maskBytes(bytes: Buffer, detectors: readonly Detector[]): MaskedBytes {
-  // latin1 maps each byte to one character, the cheapest decoding: most fields go no further.
-  const signals = scanSignals(bytes.toString('latin1'));
-  const masked = detectors.some((detector) => mayMatch(detector, signals)) ? maskWithSignals(bytes.toString('utf8'), signals, detectors) : undefined;
+  // Most fields go no further than the prefilter, which reads the bytes without decoding them.
+  const signals = scanUtf8Signals(bytes);
+  const masked = (signals & signalsWanted(detectors)) === 0 ? undefined : maskWithSignals(bytes.toString('utf8'), signals, detectors);
   return masked ? { bytes: Buffer.from(masked.text, 'utf8'), counts: masked.counts } : { bytes, counts: NOTHING_MASKED };
+}
+
+let lastDetectors: readonly Detector[] | undefined;
+let lastSignalsWanted = 0;
+
+/**
+ * The signals any of the detectors can use (all bits if one has no prefilter). Callers pass the same
+ * list for every field, so the last answer is kept: a text raising none of these is returned as is.
+ */
+function signalsWanted(detectors: readonly Detector[]): number {
+  if (detectors !== lastDetectors) {
+    lastSignalsWanted = detectors.reduce((wanted, detector) => wanted | (detector.signals ?? -1), 0);
+    lastDetectors = detectors;
+  }
+  return lastSignalsWanted;
 }
 
 function mayMatch(detector: Detector, signals: number): boolean {

@@ -23,8 +23,11 @@ import type { CommandDecision, CommandKind, SessionStartResponse } from '../../c
 import type { ControlPlaneClient } from '../control-plane-client.js';
 import { ControlPlaneRefusal } from '../errors.js';
 import type { CancelRegistry } from './cancel-registry.js';
-import { decodePasswordMessage, FrontendParser, ProtocolError, serialize, type FrontendMessage } from './protocol/index.js';
+import { decodePasswordMessage, FrontendParser, ProtocolError, serialize, type BackendMessage, type FrontendMessage } from './protocol/index.js';
 import { DenialInjector } from './denial-injector.js';
+import { ResponseMasker } from './response-masker.js';
+import { ResultTracker } from './result-tracker.js';
+import { contentDetectors } from '../../core/masking/detectors.js';
 import { openUpstream, UpstreamLoginError, type Upstream, type UpstreamTarget } from './upstream.js';
 
 const PROTOCOL_3_0 = 196_608;
@@ -62,6 +65,7 @@ export class ClientSession {
   private session: SessionStartResponse | undefined;
   private upstream: Upstream | undefined;
   private replies: DenialInjector | undefined;
+  private tracker: ResultTracker | undefined;
   /** Prepared statements and portals by name ('' is the unnamed one): an Execute is decided on the SQL it runs. */
   private readonly statements = new Map<string, string>();
   private readonly portals = new Map<string, { text: string | undefined; parameters: (string | null)[] }>();
@@ -217,15 +221,34 @@ export class ClientSession {
     this.cancelKey = this.options.cancels.register(processId, secretKey, { upstream: upstream.backendKey, target: this.options.targets.get(this.session!.connection)! });
     socket.write(Buffer.concat([serialize.authenticationOk(), ...upstream.parameterStatuses, serialize.backendKeyData(processId, secretKey), serialize.readyForQuery(upstream.status)]));
     this.phase = 'ready';
-    for (const message of upstream.pending) replies.fromServer(message);
-    upstream.socket.on('data', (chunk: Buffer) => {
-      try {
-        for (const message of upstream.parser.push(chunk)) replies.fromServer(message);
-      } catch (error) {
-        this.options.log({ event: 'upstream-protocol-violation', code: (error as ProtocolError).code });
-        this.fatal(SQLSTATE.protocolViolation, 'the upstream database sent malformed data; the session is closed');
-      }
+    const session = this.session!;
+    const tracker = new ResultTracker((outcome) => {
+      const result = { sessionId: session.sessionId, ...outcome, masked: masker.take() };
+      this.options.controlPlane.report(result).catch((error: unknown) => this.options.log({ event: 'result-not-recorded', session: session.sessionId, command: outcome.commandId, error: String(error) }));
     });
+    const masker = new ResponseMasker(tracker, contentDetectors);
+    this.tracker = tracker;
+    // Masked first, then attributed, then sent: no byte of a message reaches the client unmasked.
+    const fromServer = (message: BackendMessage) => {
+      const bytes = masker.mask(message);
+      tracker.observe(message);
+      replies.fromServer(message, bytes);
+    };
+    const onServerData = (chunk: Buffer) => {
+      try {
+        for (const message of upstream.parser.push(chunk)) fromServer(message);
+      } catch (error) {
+        this.options.log({ event: 'upstream-protocol-violation', code: (error as ProtocolError).code, message: (error as Error).message });
+        this.fatal(SQLSTATE.protocolViolation, error instanceof ProtocolError && error.code === 'UNEXPECTED_MESSAGE' ? error.message : 'the upstream database sent malformed data; the session is closed');
+      }
+    };
+    try {
+      for (const message of upstream.pending) fromServer(message);
+    } catch (error) {
+      this.fail(error);
+      return;
+    }
+    upstream.socket.on('data', onServerData);
     upstream.socket.on('error', () => this.close('upstream connection error'));
     upstream.socket.on('close', () => {
       this.endReason = 'upstream closed the connection';
@@ -236,27 +259,39 @@ export class ClientSession {
   private async relay(message: FrontendMessage): Promise<void> {
     const upstream = this.upstream!.socket;
     const replies = this.replies!;
+    const tracker = this.tracker!;
     switch (message.name) {
       case 'query': {
         const decision = await this.authorize({ kind: 'sql.query', text: message.text });
         if (decision.decision === 'allow') {
+          tracker.expect({ kind: 'query', commandId: decision.commandId });
           replies.cycleEnded();
           upstream.write(message.raw);
         } else {
+          tracker.expect({ kind: 'query' });
           upstream.write(replies.deniedQuery(this.denialError(decision)));
         }
         return;
       }
       case 'parse':
         this.statements.set(message.statement, message.text);
+        tracker.expect({ kind: 'parse' });
         upstream.write(message.raw);
         return;
       case 'bind':
         this.portals.set(message.portal, { text: this.statements.get(message.statement), parameters: message.params.map((value, i) => describeParameter(value, formatOf(message.paramFormats, i))) });
+        tracker.bound(message.portal, message.statement, message.resultFormats);
+        tracker.expect({ kind: 'bind' });
+        upstream.write(message.raw);
+        return;
+      case 'describe':
+        tracker.expect(message.target === 'S' ? { kind: 'describe-statement', statement: message.objectName } : { kind: 'describe-portal', portal: message.objectName });
         upstream.write(message.raw);
         return;
       case 'close':
         (message.target === 'S' ? this.statements : this.portals).delete(message.objectName);
+        tracker.closed(message.target, message.objectName);
+        tracker.expect({ kind: 'close' });
         upstream.write(message.raw);
         return;
       case 'execute': {
@@ -265,13 +300,16 @@ export class ClientSession {
         const portal = this.portals.get(message.portal);
         if (portal?.text === undefined) {
           // No statement the proxy saw: the server answers with its own error and runs nothing.
+          tracker.expect({ kind: 'execute', portal: message.portal });
           upstream.write(message.raw);
           return;
         }
         const decision = await this.authorize({ kind: 'sql.execute', text: portal.text, parameters: portal.parameters });
         if (decision.decision === 'allow') {
+          tracker.expect({ kind: 'execute', portal: message.portal, commandId: decision.commandId });
           upstream.write(message.raw);
         } else {
+          tracker.expect({ kind: 'parse' });
           upstream.write(replies.deniedExecute(this.denialError(decision)));
           this.deniedUntilSync = true;
         }
@@ -279,10 +317,12 @@ export class ClientSession {
       }
       case 'sync':
         this.deniedUntilSync = false;
+        tracker.expect({ kind: 'sync' });
         replies.cycleEnded();
         upstream.write(message.raw);
         return;
       case 'functionCall':
+        tracker.expect({ kind: 'query' });
         upstream.write(replies.deniedQuery(serialize.errorResponse({ severity: 'ERROR', code: SQLSTATE.insufficientPrivilege, message: 'Warden refuses FunctionCall messages: they carry no SQL text to authorize; call the function with SELECT' })));
         return;
       case 'terminate':

@@ -50,7 +50,8 @@ export class DenialInjector {
     return serialize.parse(marker, marker, []);
   }
 
-  fromServer(message: BackendMessage): void {
+  /** `bytes` is what to send for the message (its masked form); the marker is read from the parsed fields. */
+  fromServer(message: BackendMessage, bytes: Buffer = message.raw): void {
     if (message.name === 'errorResponse') {
       const text = message.fields.M ?? '';
       for (const [marker, { error }] of this.pending) {
@@ -65,7 +66,7 @@ export class DenialInjector {
       this.cyclesCompleted += 1;
       for (const [marker, { cycle }] of this.pending) if (cycle <= this.cyclesCompleted) this.pending.delete(marker);
     }
-    this.write(message.raw);
+    this.write(bytes);
   }
 
   private expect(error: Buffer): string {

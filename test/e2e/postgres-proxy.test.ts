@@ -211,8 +211,11 @@ describe('PostgreSQL through warden up', () => {
       bobs = await bobsEntries();
     }
     assert.equal(new Set(bobs.map((e) => e.session)).size, 1);
+    const results = bobs.filter((e) => e.type === 'command.result');
+    // One result per command that ran: the first -c (two statements) and the last; the denied DROP never ran.
+    assert.deepEqual(results.map((e) => [e.data.commandId, e.data.rows, e.data.masked]), [[0, 1, {}], [2, 1, {}]]);
     assert.deepEqual(
-      bobs.map((e) => [e.type, e.data.text, e.data.decision]),
+      bobs.filter((e) => e.type !== 'command.result').map((e) => [e.type, e.data.text, e.data.decision]),
       [
         ['session.start', undefined, undefined],
         ['command', 'SELECT id FROM customers WHERE note = $1', 'allow'],

@@ -16,5 +16,7 @@ export { FrontendParser, decodePasswordMessage } from './frontend.js';
 export type { FrontendMessage, FrontendMessageOf, FrontendParserOptions } from './frontend.js';
 export { ScramClient, deriveScramKeys } from './scram.js';
 export type { ScramClientOptions, ScramKeys } from './scram.js';
+export { buildDataRow, dataRowValues, decodeRowDescription } from './rows.js';
+export type { ColumnDescription } from './rows.js';
 export { serialize } from './serializer.js';
 export type { ErrorResponseFields, FormatCode, NoticeResponseFields } from './serializer.js';

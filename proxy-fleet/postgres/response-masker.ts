@@ -1,0 +1,131 @@
+/**
+ * Masks every server message that can carry data before any byte of it reaches the client
+ * (DESIGN.md, invariant 2): DataRow values, COPY OUT data, and the text fields of
+ * ErrorResponse and NoticeResponse (a unique violation's detail quotes the value).
+ *
+ * A text-like value is masked in place ("[masked:email]"). A value of any other type that
+ * holds a detected value is replaced whole by a neutral value of its type, or by NULL when
+ * the type has none, so the client can still decode every column.
+ */
+import { maskBytes, type MaskedBytes } from '../../core/masking/mask-text.js';
+import type { Detector } from '../../core/masking/detectors.js';
+import { maskedValue } from '../../core/masking/typed-mask.js';
+import { BackendCode } from './protocol/codes.js';
+import { buildDataRow, dataRowValues, ProtocolError, type BackendMessage, type ColumnDescription } from './protocol/index.js';
+import type { ResultTracker } from './result-tracker.js';
+
+/** Types whose text and binary forms are the same UTF-8 text: bpchar, varchar, text, name, char, unknown, json, xml. */
+const TEXT_TYPES = new Set([1042, 1043, 25, 19, 18, 705, 114, 142]);
+const JSONB = 3802;
+/** Error and notice fields that can quote data: message, detail, hint, context ("where"), internal query. */
+const QUOTING_FIELDS = new Set(['M', 'D', 'H', 'W', 'q']);
+
+export class ResponseMasker {
+  /** Values masked per detector since the last take(). */
+  private counts = new Map<string, number>();
+  private copyOutBinary = false;
+
+  constructor(
+    private readonly tracker: ResultTracker,
+    private readonly detectors: readonly Detector[],
+  ) {}
+
+  /** The masking counts of the command that just finished. */
+  take(): Record<string, number> {
+    const counts = Object.fromEntries(this.counts);
+    this.counts = new Map();
+    return counts;
+  }
+
+  /** The bytes to send the client for this server message. */
+  mask(message: BackendMessage): Buffer {
+    switch (message.name) {
+      case 'errorResponse':
+      case 'noticeResponse':
+        return this.maskFields(message.raw);
+      case 'other':
+        if (message.code === BackendCode.dataRow) return this.maskDataRow(message.raw);
+        if (message.code === BackendCode.copyData) return this.maskCopyData(message.raw);
+        if (message.code === BackendCode.copyOutResponse) this.copyOutBinary = message.raw[5] === 1;
+        return message.raw;
+      default:
+        return message.raw;
+    }
+  }
+
+  private maskDataRow(raw: Buffer): Buffer {
+    const shape = this.tracker.currentShape();
+    const values = dataRowValues(raw);
+    let changed = false;
+    for (let i = 0; i < values.length; i += 1) {
+      const value = values[i];
+      if (value === null || value === undefined) continue;
+      const masked = this.maskValue(value, shape?.[i]);
+      if (masked !== value) {
+        values[i] = masked;
+        changed = true;
+      }
+    }
+    return changed ? buildDataRow(values) : raw;
+  }
+
+  private maskValue(value: Buffer, column: ColumnDescription | undefined): Buffer | null {
+    const type = column?.typeOid;
+    if (type === JSONB && column?.format === 1) {
+      // Binary jsonb is a version byte, then the JSON text.
+      const inner = this.count(maskBytes(value.subarray(1), this.detectors));
+      return inner === null ? value : Buffer.concat([value.subarray(0, 1), inner]);
+    }
+    const found = maskBytes(value, this.detectors);
+    if (found.bytes === value) return value;
+    this.count(found);
+    if (type === undefined || TEXT_TYPES.has(type) || type === JSONB) return found.bytes;
+    return maskedValue(type, column?.format === 1 ? 1 : 0);
+  }
+
+  private maskCopyData(raw: Buffer): Buffer {
+    // Text and CSV COPY send one row per CopyData; binary COPY has length-prefixed fields a text mask would break.
+    if (this.copyOutBinary) throw new ProtocolError('UNEXPECTED_MESSAGE', 'binary COPY output cannot be masked; use COPY … TO STDOUT in text or CSV format');
+    const data = raw.subarray(5);
+    const masked = this.count(maskBytes(data, this.detectors));
+    if (masked === null) return raw;
+    const out = Buffer.allocUnsafe(5 + masked.length);
+    out[0] = BackendCode.copyData;
+    out.writeInt32BE(4 + masked.length, 1);
+    masked.copy(out, 5);
+    return out;
+  }
+
+  private maskFields(raw: Buffer): Buffer {
+    const parts: Buffer[] = [];
+    let changed = false;
+    let offset = 5;
+    while (offset < raw.length && raw[offset] !== 0) {
+      const end = raw.indexOf(0, offset + 1);
+      if (end === -1) throw new ProtocolError('MALFORMED_MESSAGE', 'unterminated field in an error or notice');
+      const code = String.fromCharCode(raw[offset]!);
+      const value = raw.subarray(offset + 1, end);
+      const masked = QUOTING_FIELDS.has(code) ? this.count(maskBytes(value, this.detectors)) : null;
+      parts.push(raw.subarray(offset, offset + 1), masked ?? value, Buffer.from([0]));
+      changed ||= masked !== null;
+      offset = end + 1;
+    }
+    if (!changed) return raw;
+    const body = Buffer.concat([...parts, Buffer.from([0])]);
+    const out = Buffer.allocUnsafe(5 + body.length);
+    out[0] = raw[0]!;
+    out.writeInt32BE(4 + body.length, 1);
+    body.copy(out, 5);
+    return out;
+  }
+
+  /** Adds a result's counts; returns the masked bytes, or null when nothing was masked. */
+  private count(result: MaskedBytes): Buffer | null {
+    let any = false;
+    for (const [detector, n] of Object.entries(result.counts)) {
+      this.counts.set(detector, (this.counts.get(detector) ?? 0) + n);
+      any = true;
+    }
+    return any ? result.bytes : null;
+  }
+}
