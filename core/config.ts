@@ -4,6 +4,9 @@
  * and the CLI agree on it.
  */
 import { z } from 'zod';
+import { contentDetectors } from './masking/detectors.js';
+
+const contentDetectorIds = contentDetectors.map((detector) => detector.id) as [string, ...string[]];
 
 const port = z.number().int().min(0).max(65_535);
 const host = z.string().min(1);
@@ -107,6 +110,23 @@ export const wardenConfigSchema = z.strictObject({
   /** auto: serve the embedded demo database when no connection is configured. */
   demo: z.enum(['auto', 'always', 'never']).default('auto'),
   connections: z.record(connectionName, postgresConnectionSchema).default({}),
+  masking: z
+    .strictObject({
+      /** Columns masked whole, whatever they hold: resolved from each result's table OID and column number. */
+      columns: z
+        .array(
+          z.strictObject({
+            id: z.string().min(1),
+            schema: z.string().min(1).optional(),
+            table: z.string().min(1),
+            column: z.string().min(1),
+          }),
+        )
+        .default([]),
+      /** Content detectors applied to every value; all of them unless listed. */
+      detectors: z.array(z.enum(contentDetectorIds)).optional(),
+    })
+    .prefault({}),
   policy: z
     .strictObject({
       /** Unset: refuse DROP and TRUNCATE, so a fresh gateway is safe to point at a real database. */

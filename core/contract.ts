@@ -33,6 +33,11 @@ export const sessionStartResponseSchema = z.object({
   policyVersion: z.string(),
   /** The token's expiry; the session may not outlive it. */
   expiresAt: z.string(),
+  /** What the proxy masks in this session's responses. */
+  masking: z.object({
+    columns: z.array(z.object({ id: z.string(), schema: z.string().optional(), table: z.string(), column: z.string() })),
+    detectors: z.array(z.string()),
+  }),
 });
 export type SessionStartResponse = z.infer<typeof sessionStartResponseSchema>;
 

@@ -4,6 +4,7 @@ import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { sessionStartRequestSchema, type SessionStartResponse } from '../core/contract.js';
 import { WardenError } from '../core/errors.js';
+import { contentDetectors } from '../core/masking/detectors.js';
 import type { IdentityChain } from '../core/ledger/entry.js';
 import { apiErrors, json, parseJsonBody, requireProxyKey } from './lib/http.js';
 import { getRuntime, keyedDigest } from './lib/runtime.js';
@@ -36,6 +37,7 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredRe
         data: { protocol: request.protocol, client: request.client, token: { jti: claims.jti, expiresAt }, policyVersion },
       },
     ]);
-    const response: SessionStartResponse = { sessionId, identity, connection: request.connection, policyVersion, expiresAt };
+    const masking = { columns: config.masking.columns, detectors: config.masking.detectors ?? contentDetectors.map((detector) => detector.id) };
+    const response: SessionStartResponse = { sessionId, identity, connection: request.connection, policyVersion, expiresAt, masking };
     return json(201, response);
   });

@@ -48,6 +48,11 @@ function trailing(m: RegExpExecArray, length: number): { start: number; end: num
   return { start: end - length, end };
 }
 
+/** Whether a digit group ending here ends its token: not glued by punctuation to another digit ("0958-1", "192.168"). */
+function endsToken(text: string, end: number): boolean {
+  return end >= text.length || /\s/.test(text.charAt(end)) || !/\d/.test(text.charAt(end + 1));
+}
+
 /** The digit groups of a run such as "4111 1111 1111 1111", with where each lies in the text. */
 function digitGroups(text: string, start: number, end: number): { start: number; end: number; digits: string }[] {
   return [...text.slice(start, end).matchAll(/\d+/g)].map((g) => ({
@@ -59,8 +64,8 @@ function digitGroups(text: string, start: number, end: number): { start: number;
 
 // ---- credit-card ----
 
-// Digits in groups separated by single spaces or dashes, not part of a decimal, a word or a longer run.
-const CARD_RUN = /(?<![\w.]|\d[ -])\d(?:[ -]?\d){12,}(?!\w|[ .-]\d)/g;
+// Digit groups separated by single spaces or dashes.
+const DIGIT_RUN = /\d+(?:[ -]\d+)*/g;
 
 /** How cards are printed: unbroken, in fours (the last group shorter), or 4-6-5 / 4-6-4 (Amex, Diners). */
 function isCardGrouping(groups: readonly { digits: string }[]): boolean {
@@ -76,19 +81,24 @@ const creditCard: Detector = {
   signals: Signal.LongDigitRun,
   find(text) {
     const found: DetectorMatch[] = [];
-    CARD_RUN.lastIndex = 0;
-    for (let m = CARD_RUN.exec(text); m !== null; m = CARD_RUN.exec(text)) {
-      // A run can carry on into a neighbouring number ("4111111111111111 12/26"): take, left to
+    DIGIT_RUN.lastIndex = 0;
+    for (let m = DIGIT_RUN.exec(text); m !== null; m = DIGIT_RUN.exec(text)) {
+      if (m[0].length < CARD_MIN_DIGITS) continue;
+      const end = m.index + m[0].length;
+      const groups = digitGroups(text, m.index, end);
+      // A group glued to a word or a decimal point is part of something else ("tok_4111…", "0.4111…").
+      const first = /[\w.]/.test(text.charAt(m.index - 1)) ? 1 : 0;
+      const last = /\w/.test(text.charAt(end)) || /^\.\d/.test(text.slice(end, end + 2)) ? groups.length - 1 : groups.length;
+      // A run can carry on into neighbouring numbers ("12 4111111111111111 12/26"): take, left to
       // right, the longest windows of whole groups that are cards.
-      const groups = digitGroups(text, m.index, m.index + m[0].length);
-      for (let first = 0; first < groups.length; ) {
-        const last = longestCardWindow(groups, first);
-        if (last === -1) {
-          first++;
+      for (let from = first; from < last; ) {
+        const to = longestCardWindow(groups.slice(0, last), from);
+        if (to === -1) {
+          from++;
           continue;
         }
-        found.push({ start: groups[first]!.start, end: groups[last]!.end, detector: 'credit-card' });
-        first = last + 1;
+        found.push({ start: groups[from]!.start, end: groups[to]!.end, detector: 'credit-card' });
+        from = to + 1;
       }
     }
     return found;
@@ -173,29 +183,38 @@ const email: Detector = {
 const E164_RUN = /(?<![\w+])\+[1-9]\d*(?:(?:[ -]|[ -]?\(|\)[ -]?)\d+)*(?!\w)/g;
 const E164_MIN_DIGITS = 8;
 const E164_MAX_DIGITS = 15;
+const NANP_DIGITS = 11;
 // North American Numbering Plan: (NXX) NXX-XXXX, NXX-NXX-XXXX, NXX.NXX.XXXX, NXX NXX XXXX with N = 2-9,
 // optionally after a country code 1. Ten bare digits are not taken: too many order numbers look so.
+// Neither end may be glued to a word, a longer number or an address ("2001:db8::1 (212) …").
 const NANP =
-  /(?<![\w.+-]|\d[ .-]?)(?:1[ .-]?)?(?:\([2-9]\d\d\)[ -]?[2-9]\d\d[ .-]|[2-9]\d\d([ .-])[2-9]\d\d\1)\d{4}(?!\w|[.-]\d)/g;
+  /(?:(?<![\w.:+-]|\d[.-])1[ .-]?|(?<![\w.+-]|\d[.-]))(?:\([2-9]\d\d\)[ -]?[2-9]\d\d[ .-]|[2-9]\d\d([ .-])[2-9]\d\d\1)\d{4}(?!\w|[.-]\d|:\w)/g;
 
 const phone: Detector = {
   id: 'phone',
   description: 'Phone number: E.164 (+ and 8-15 digits) or a punctuated North American number',
   signals: Signal.PlusDigits | Signal.NanpShape,
   find(text) {
+    const northAmerican = matchesOf('phone', NANP, text);
     const international = matchesOf('phone', E164_RUN, text, (m) => {
-      // The longest prefix of whole digit groups within E.164's 15 digits.
+      // A run of digit groups can carry on into the next number ("+44 20 7946 0958 192.168.0.1"):
+      // "+1" numbers end at exactly 11 digits (NANP); others at the last whole group within E.164's
+      // 15 digits that ends a token and does not begin a North American number.
+      const groups = digitGroups(text, m.index, m.index + m[0].length);
+      const countryOne = groups[0]!.digits.startsWith('1');
       let digits = 0;
       let end = -1;
-      for (const group of digitGroups(text, m.index, m.index + m[0].length)) {
+      for (const group of groups) {
         digits += group.digits.length;
-        if (digits > E164_MAX_DIGITS) break;
-        end = group.end;
+        if (digits > (countryOne ? NANP_DIGITS : E164_MAX_DIGITS)) break;
+        if (!countryOne && northAmerican.some((n) => n.start <= group.start && group.start < n.end)) break;
+        if (endsToken(text, group.end) && (countryOne ? digits === NANP_DIGITS : digits >= E164_MIN_DIGITS)) end = group.end;
       }
-      return digits >= E164_MIN_DIGITS && end !== -1 ? { start: m.index, end } : null;
+      return end === -1 ? null : { start: m.index, end };
     });
-    const northAmerican = matchesOf('phone', NANP, text);
-    return northAmerican.length === 0 ? international : [...international, ...northAmerican].sort((a, b) => a.start - b.start);
+    // "+1 (415) 555-2671" is both: keep the international match.
+    const alsoNorthAmerican = northAmerican.filter((n) => !international.some((i) => n.start < i.end && i.start < n.end));
+    return alsoNorthAmerican.length === 0 ? international : [...international, ...alsoNorthAmerican].sort((a, b) => a.start - b.start);
   },
 };
 

@@ -23,7 +23,7 @@ const NOTHING_MASKED: Readonly<Record<string, number>> = Object.freeze({});
  */
 export function maskText(text: string, detectors: readonly Detector[]): MaskedText {
   const signals = scanSignals(text);
-  const masked = (signals & signalsWanted(detectors)) === 0 ? undefined : maskWithSignals(text, signals, detectors);
+  const masked = mayAnyMatch(detectors, signals) ? maskWithSignals(text, signals, detectors) : undefined;
   return masked ?? { text, counts: NOTHING_MASKED };
 }
 
@@ -31,23 +31,24 @@ export function maskText(text: string, detectors: readonly Detector[]): MaskedTe
 export function maskBytes(bytes: Buffer, detectors: readonly Detector[]): MaskedBytes {
   // Most fields go no further than the prefilter, which reads the bytes without decoding them.
   const signals = scanUtf8Signals(bytes);
-  const masked = (signals & signalsWanted(detectors)) === 0 ? undefined : maskWithSignals(bytes.toString('utf8'), signals, detectors);
+  const masked = mayAnyMatch(detectors, signals) ? maskWithSignals(bytes.toString('utf8'), signals, detectors) : undefined;
   return masked ? { bytes: Buffer.from(masked.text, 'utf8'), counts: masked.counts } : { bytes, counts: NOTHING_MASKED };
 }
 
+const ALWAYS = -1;
 let lastDetectors: readonly Detector[] | undefined;
 let lastSignalsWanted = 0;
 
 /**
- * The signals any of the detectors can use (all bits if one has no prefilter). Callers pass the same
- * list for every field, so the last answer is kept: a text raising none of these is returned as is.
+ * Whether any detector can match a text with these signals. Callers pass the same list for every
+ * field, so the union of its signals (ALWAYS if a detector has no prefilter) is kept from the last call.
  */
-function signalsWanted(detectors: readonly Detector[]): number {
+function mayAnyMatch(detectors: readonly Detector[], signals: number): boolean {
   if (detectors !== lastDetectors) {
-    lastSignalsWanted = detectors.reduce((wanted, detector) => wanted | (detector.signals ?? -1), 0);
+    lastSignalsWanted = detectors.some((detector) => detector.signals === undefined) ? ALWAYS : detectors.reduce((wanted, detector) => wanted | detector.signals!, 0);
     lastDetectors = detectors;
   }
-  return lastSignalsWanted;
+  return lastSignalsWanted === ALWAYS || (signals & lastSignalsWanted) !== 0;
 }
 
 function mayMatch(detector: Detector, signals: number): boolean {

@@ -23,11 +23,14 @@ import type { CommandDecision, CommandKind, SessionStartResponse } from '../../c
 import type { ControlPlaneClient } from '../control-plane-client.js';
 import { ControlPlaneRefusal } from '../errors.js';
 import type { CancelRegistry } from './cancel-registry.js';
-import { decodePasswordMessage, FrontendParser, ProtocolError, serialize, type BackendMessage, type FrontendMessage } from './protocol/index.js';
+import { decodePasswordMessage, decodeRowDescription, FrontendParser, ProtocolError, serialize, type BackendMessage, type FrontendMessage } from './protocol/index.js';
 import { DenialInjector } from './denial-injector.js';
 import { ResponseMasker } from './response-masker.js';
 import { ResultTracker } from './result-tracker.js';
-import { contentDetectors } from '../../core/masking/detectors.js';
+import { detectorById } from '../../core/masking/detectors.js';
+import { findColumnRule } from '../../core/masking/column-rules.js';
+import { Catalog, CatalogError } from './catalog.js';
+import { BackendCode } from './protocol/codes.js';
 import { openUpstream, UpstreamLoginError, type Upstream, type UpstreamTarget } from './upstream.js';
 
 const PROTOCOL_3_0 = 196_608;
@@ -53,6 +56,8 @@ export interface ClientSessionOptions {
   readonly controlPlane: ControlPlaneClient;
   readonly targets: ReadonlyMap<string, UpstreamTarget>;
   readonly cancels: CancelRegistry;
+  /** The shared catalog of a connection, for column masking rules. */
+  readonly catalogFor: (connection: string) => Catalog;
   readonly log: (event: Record<string, unknown>) => void;
 }
 
@@ -226,7 +231,17 @@ export class ClientSession {
       const result = { sessionId: session.sessionId, ...outcome, masked: masker.take() };
       this.options.controlPlane.report(result).catch((error: unknown) => this.options.log({ event: 'result-not-recorded', session: session.sessionId, command: outcome.commandId, error: String(error) }));
     });
-    const masker = new ResponseMasker(tracker, contentDetectors);
+    const { columns, detectors } = session.masking;
+    const catalog = this.options.catalogFor(session.connection);
+    const masker = new ResponseMasker(
+      tracker,
+      detectors.map((id) => detectorById(id)).filter((detector) => detector !== undefined),
+      (column) => {
+        const identity = catalog.lookup(column.tableOid, column.attributeNumber);
+        return identity && findColumnRule(columns, identity);
+      },
+      columns.length > 0,
+    );
     this.tracker = tracker;
     // Masked first, then attributed, then sent: no byte of a message reaches the client unmasked.
     const fromServer = (message: BackendMessage) => {
@@ -234,26 +249,54 @@ export class ClientSession {
       tracker.observe(message);
       replies.fromServer(message, bytes);
     };
-    const onServerData = (chunk: Buffer) => {
+    // With column rules, a RowDescription naming tables not yet in the catalog holds the stream
+    // (and the upstream socket) until their columns are known: its rows must not pass unresolved.
+    const unresolvedTables = (message: BackendMessage) =>
+      columns.length > 0 && message.name === 'other' && message.code === BackendCode.rowDescription ? catalog.unknown(decodeRowDescription(message.raw).map((c) => c.tableOid)) : [];
+    const pending: BackendMessage[] = [...upstream.pending];
+    let draining = false;
+    const drain = async () => {
+      draining = true;
       try {
-        for (const message of upstream.parser.push(chunk)) fromServer(message);
+        for (let message = pending.shift(); message; message = pending.shift()) {
+          const tables = unresolvedTables(message);
+          if (tables.length > 0) {
+            upstream.socket.pause();
+            await catalog.load(tables);
+            upstream.socket.resume();
+          }
+          fromServer(message);
+        }
       } catch (error) {
-        this.options.log({ event: 'upstream-protocol-violation', code: (error as ProtocolError).code, message: (error as Error).message });
-        this.fatal(SQLSTATE.protocolViolation, error instanceof ProtocolError && error.code === 'UNEXPECTED_MESSAGE' ? error.message : 'the upstream database sent malformed data; the session is closed');
+        this.serverFailure(error);
+      } finally {
+        draining = false;
       }
     };
-    try {
-      for (const message of upstream.pending) fromServer(message);
-    } catch (error) {
-      this.fail(error);
-      return;
-    }
-    upstream.socket.on('data', onServerData);
+    upstream.socket.on('data', (chunk: Buffer) => {
+      try {
+        pending.push(...upstream.parser.push(chunk));
+      } catch (error) {
+        this.serverFailure(error);
+        return;
+      }
+      if (!draining) void drain();
+    });
+    void drain();
     upstream.socket.on('error', () => this.close('upstream connection error'));
     upstream.socket.on('close', () => {
       this.endReason = 'upstream closed the connection';
       socket.end();
     });
+  }
+
+  private serverFailure(error: unknown): void {
+    if (error instanceof CatalogError) {
+      this.options.log({ event: 'catalog-failed', message: error.message });
+      return this.fatal(SQLSTATE.connectionFailure, 'Warden could not resolve result columns for masking, so it withheld them; the session is closed');
+    }
+    this.options.log({ event: 'upstream-protocol-violation', code: (error as ProtocolError).code, message: (error as Error).message });
+    this.fatal(SQLSTATE.protocolViolation, error instanceof ProtocolError && error.code === 'UNEXPECTED_MESSAGE' ? error.message : 'the upstream database sent malformed data; the session is closed');
   }
 
   private async relay(message: FrontendMessage): Promise<void> {

@@ -3,11 +3,13 @@
  * (DESIGN.md, invariant 2): DataRow values, COPY OUT data, and the text fields of
  * ErrorResponse and NoticeResponse (a unique violation's detail quotes the value).
  *
- * A text-like value is masked in place ("[masked:email]"). A value of any other type that
- * holds a detected value is replaced whole by a neutral value of its type, or by NULL when
- * the type has none, so the client can still decode every column.
+ * A column named by a column rule is replaced whole by a neutral value of its type (or NULL
+ * when the type has none). Otherwise a text-like value is masked in place ("[masked:email]"),
+ * and a value of any other type that holds a detected value is replaced whole the same way,
+ * so the client can still decode every column.
  */
 import { maskBytes, type MaskedBytes } from '../../core/masking/mask-text.js';
+import type { ColumnRule } from '../../core/masking/column-rules.js';
 import type { Detector } from '../../core/masking/detectors.js';
 import { maskedValue } from '../../core/masking/typed-mask.js';
 import { BackendCode } from './protocol/codes.js';
@@ -28,6 +30,10 @@ export class ResponseMasker {
   constructor(
     private readonly tracker: ResultTracker,
     private readonly detectors: readonly Detector[],
+    /** The column rule covering a result column, if any (resolved through the catalog before its rows arrive). */
+    private readonly columnRule: (column: ColumnDescription) => ColumnRule | undefined = () => undefined,
+    /** Whether any column rule exists: rows of unknown shape are then withheld rather than guessed at. */
+    private readonly hasColumnRules = false,
   ) {}
 
   /** The masking counts of the command that just finished. */
@@ -70,6 +76,15 @@ export class ResponseMasker {
   }
 
   private maskValue(value: Buffer, column: ColumnDescription | undefined): Buffer | null {
+    if (column === undefined && this.hasColumnRules) {
+      this.add('unattributed-value', 1);
+      return null;
+    }
+    const rule = column && this.columnRule(column);
+    if (rule && column) {
+      this.add(`column:${rule.id}`, 1);
+      return maskedValue(column.typeOid, column.format === 1 ? 1 : 0);
+    }
     const type = column?.typeOid;
     if (type === JSONB && column?.format === 1) {
       // Binary jsonb is a version byte, then the JSON text.
@@ -123,9 +138,13 @@ export class ResponseMasker {
   private count(result: MaskedBytes): Buffer | null {
     let any = false;
     for (const [detector, n] of Object.entries(result.counts)) {
-      this.counts.set(detector, (this.counts.get(detector) ?? 0) + n);
+      this.add(detector, n);
       any = true;
     }
     return any ? result.bytes : null;
+  }
+
+  private add(rule: string, n: number): void {
+    this.counts.set(rule, (this.counts.get(rule) ?? 0) + n);
   }
 }

@@ -4,6 +4,7 @@ import { createServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { ControlPlaneClient } from '../control-plane-client.js';
 import { CancelRegistry } from './cancel-registry.js';
+import { Catalog } from './catalog.js';
 import { ClientSession, type ClientTls } from './client-session.js';
 import type { UpstreamTarget } from './upstream.js';
 
@@ -24,12 +25,21 @@ export interface PostgresProxy {
 
 export async function startPostgresProxy(options: PostgresProxyOptions): Promise<PostgresProxy> {
   const cancels = new CancelRegistry();
+  const catalogs = new Map<string, Catalog>();
+  const catalogFor = (connection: string) => {
+    let catalog = catalogs.get(connection);
+    if (!catalog) {
+      catalog = new Catalog(options.targets.get(connection)!);
+      catalogs.set(connection, catalog);
+    }
+    return catalog;
+  };
   const sockets = new Set<Socket>();
   const log = options.log ?? ((event) => console.error(JSON.stringify({ component: 'postgres-proxy', ...event })));
   const server = createServer((socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
-    new ClientSession({ socket, controlPlane: options.controlPlane, targets: options.targets, cancels, log, ...(options.tls ? { tls: options.tls } : {}) });
+    new ClientSession({ socket, controlPlane: options.controlPlane, targets: options.targets, cancels, catalogFor, log, ...(options.tls ? { tls: options.tls } : {}) });
   });
   server.listen(options.port, options.host);
   await once(server, 'listening');
@@ -40,6 +50,7 @@ export async function startPostgresProxy(options: PostgresProxyOptions): Promise
     close: () =>
       new Promise((resolve) => {
         for (const socket of sockets) socket.destroy();
+        for (const catalog of catalogs.values()) catalog.close();
         server.close(() => resolve());
       }),
   };

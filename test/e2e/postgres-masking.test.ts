@@ -30,7 +30,9 @@ describe('masking through warden up', () => {
   let warden: RunningTestWarden;
   const token = async (name: string) => (await warden.cli(['token', '--as', name])).stdout.trim();
   const client = async (name: string, binary = false) => {
-    const c = new pg.Client({ host: '127.0.0.1', port: warden.proxyPort, user: name, database: 'app', password: await token(name), binary });
+    // node-postgres supports binary results at run time; its type definitions omit the option.
+    const config: pg.ClientConfig & { binary: boolean } = { host: '127.0.0.1', port: warden.proxyPort, user: name, database: 'app', password: await token(name), binary };
+    const c = new pg.Client(config);
     await c.connect();
     return c;
   };
@@ -45,15 +47,18 @@ describe('masking through warden up', () => {
   before(async () => {
     db = await startTestPostgres();
     await db.sql(
-      `CREATE TABLE people (id int PRIMARY KEY, email text UNIQUE, note varchar(200), card text, addr inet, score int, profile jsonb);
+      `CREATE TABLE people (id int PRIMARY KEY, email text UNIQUE, note varchar(200), card text, addr inet, score int, profile jsonb, salary numeric(10,2));
        INSERT INTO people VALUES
-         (1, '${planted.email}', 'ssn ${planted.ssn}, iban ${planted.iban}', '${planted.card}', '${planted.ip}', 4111, '{"contact": "${planted.email}"}'),
-         (2, 'nobody', 'nothing to see', 'n/a', NULL, 7, '{}');
+         (1, '${planted.email}', 'ssn ${planted.ssn}, iban ${planted.iban}', '${planted.card}', '${planted.ip}', 4111, '{"contact": "${planted.email}"}', 98765.43),
+         (2, 'nobody', 'nothing to see', 'n/a', NULL, 7, '{}', 12345.67);
        ALTER TABLE people OWNER TO ${db.user};`,
       db.database,
     );
     warden = await startTestWarden(
-      { connections: { app: { kind: 'postgres', host: db.host, port: db.port, database: db.database, user: db.user, passwordEnv: 'TEST_APP_PASSWORD', tls: 'disable' } } },
+      {
+        connections: { app: { kind: 'postgres', host: db.host, port: db.port, database: db.database, user: db.user, passwordEnv: 'TEST_APP_PASSWORD', tls: 'disable' } },
+        masking: { columns: [{ id: 'salaries', table: 'people', column: 'salary' }] },
+      },
       { TEST_APP_PASSWORD: db.password },
     );
   });
@@ -64,12 +69,13 @@ describe('masking through warden up', () => {
   });
 
   it('masks text columns in place and other types with a neutral value of their type (psql, text format)', async () => {
-    const { stdout } = await run(join(db.bindir, 'psql'), ['-h', '127.0.0.1', '-p', String(warden.proxyPort), '-U', 'ann', '-d', 'app', '-X', '-A', '-t', '-c', 'SELECT email, note, card, addr, score, profile FROM people ORDER BY id'], {
+    const { stdout } = await run(join(db.bindir, 'psql'), ['-h', '127.0.0.1', '-p', String(warden.proxyPort), '-U', 'ann', '-d', 'app', '-X', '-A', '-t', '-c', 'SELECT email, note, card, addr, score, profile, salary AS pay FROM people ORDER BY id'], {
       env: { ...process.env, PGPASSWORD: await token('ann'), PGSSLMODE: 'disable' },
     });
     const [first, second] = stdout.trim().split('\n');
-    assert.equal(first, '[masked:email]|ssn [masked:us-ssn], iban [masked:iban]|[masked:credit-card …1111]|0.0.0.0|4111|{"contact": "[masked:email]"}');
-    assert.equal(second, 'nobody|nothing to see|n/a||7|{}');
+    // salary is masked by its column rule, resolved through the catalog even under an alias.
+    assert.equal(first, '[masked:email]|ssn [masked:us-ssn], iban [masked:iban]|[masked:credit-card …1111]|0.0.0.0|4111|{"contact": "[masked:email]"}|0');
+    assert.equal(second, 'nobody|nothing to see|n/a||7|{}|0');
   });
 
   it('masks binary-format results and keeps every column decodable (node-postgres, binary)', async () => {
@@ -112,9 +118,9 @@ describe('masking through warden up', () => {
     const entries = await ledger();
     const results = entries.map((e) => JSON.parse(e.entry) as { type: string; identity: { sub: string }; data: { masked?: Record<string, number>; rows?: number } });
     const ann = results.find((e) => e.type === 'command.result' && e.identity.sub === 'ann');
-    assert.deepEqual(ann?.data.masked, { email: 2, 'us-ssn': 1, iban: 1, 'credit-card': 1, ipv4: 1 });
+    assert.deepEqual(ann?.data.masked, { email: 2, 'us-ssn': 1, iban: 1, 'credit-card': 1, ipv4: 1, 'column:salaries': 2 });
     assert.equal(ann?.data.rows, 2);
     const everything = JSON.stringify(entries) + warden.output();
-    for (const value of Object.values(planted)) assert.ok(!everything.includes(value), `${value} leaked into the ledger or logs`);
+    for (const value of [...Object.values(planted), '98765.43']) assert.ok(!everything.includes(value), `${value} leaked into the ledger or logs`);
   });
 });

@@ -37,7 +37,7 @@ describe('control plane over the local HTTP adapter', () => {
     return String(body.access_token);
   };
   const openSession = async (sub: string) => {
-    const { status, body } = await post('/v1/sessions', { token: await wardenToken(sub), connection: 'app', protocol: 'postgres', client: { address: '127.0.0.1', user: sub } });
+    const { status, body } = await post('/v1/sessions', { token: await wardenToken(sub), connection: 'app', protocol: 'postgres', client: { address: '127.0.0.1', user: sub, tls: false } });
     assert.equal(status, 201, JSON.stringify(body));
     return body as unknown as SessionStartResponse;
   };
@@ -128,10 +128,10 @@ describe('control plane over the local HTTP adapter', () => {
     it('open a session only for a token whose audience has the connection', async () => {
       const subject = await runtime.devIssuer!.mint({ sub: 'carol', groups: [] });
       const { body } = await exchange({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: subject, subject_token_type: 'urn:ietf:params:oauth:token-type:jwt', audience: 'billing' });
-      const refused = await post('/v1/sessions', { token: body.access_token, connection: 'app', protocol: 'postgres', client: { address: '', user: 'carol' } });
+      const refused = await post('/v1/sessions', { token: body.access_token, connection: 'app', protocol: 'postgres', client: { address: '', user: 'carol', tls: false } });
       assert.equal(refused.status, 403);
       assert.equal(refused.body.error, 'WRONG_AUDIENCE');
-      const unknown = await post('/v1/sessions', { token: body.access_token, connection: 'nope', protocol: 'postgres', client: { address: '', user: 'carol' } });
+      const unknown = await post('/v1/sessions', { token: body.access_token, connection: 'nope', protocol: 'postgres', client: { address: '', user: 'carol', tls: false } });
       assert.equal(unknown.body.error, 'UNKNOWN_CONNECTION');
     });
 
@@ -186,7 +186,7 @@ describe('control plane over the local HTTP adapter', () => {
       assert.equal(result!.decision, 'deny');
       assert.equal(result!.error, 'STORE_UNAVAILABLE');
       assert.deepEqual(result!.statements, []);
-      const start = await post('/v1/sessions', { token: await wardenToken('frank'), connection: 'app', protocol: 'postgres', client: { address: '', user: 'frank' } });
+      const start = await post('/v1/sessions', { token: await wardenToken('frank'), connection: 'app', protocol: 'postgres', client: { address: '', user: 'frank', tls: false } });
       assert.equal(start.status, 503);
       assert.equal(start.body.error, 'STORE_UNAVAILABLE');
     });

@@ -39,6 +39,7 @@ export function decodeRowDescription(raw: Buffer): ColumnDescription[] {
 export function dataRowValues(raw: Buffer): (Buffer | null)[] {
   if (raw.length < 7) throw new ProtocolError('MALFORMED_MESSAGE', 'DataRow is too short');
   const count = raw.readInt16BE(5);
+  if (count < 0) throw new ProtocolError('MALFORMED_MESSAGE', 'DataRow has a negative column count');
   const values: (Buffer | null)[] = new Array(count);
   let offset = 7;
   for (let i = 0; i < count; i += 1) {

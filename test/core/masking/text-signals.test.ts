@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { scanSignals, scanUtf8Signals, Signal } from '../../../core/masking/text-signals.js';
+import { prng } from './prng.js';
+
+const names = (signals: number) =>
+  Object.entries(Signal)
+    .filter(([, bit]) => (signals & bit) !== 0)
+    .map(([name]) => name);
+
+describe('scanSignals', () => {
+  it('raises nothing for ordinary row content', () => {
+    for (const text of ['Springfield', '1234 Washington Blvd', 'ORD-2026-00012345', '49.99', '2026-11-26 17:30:00.123456+00', 'v2.13.1', '', 'München, Łódź']) {
+      assert.deepEqual(names(scanSignals(text)), [], text);
+    }
+  });
+
+  it('raises the signal of each kind of value', () => {
+    const cases: [string, keyof typeof Signal][] = [
+      ['4111 1111 1111 1111', 'LongDigitRun'],
+      ['123-45-6789', 'SsnShape'],
+      ['ssn 123456789', 'NineDigits'],
+      ['(415) 555-2671', 'NanpShape'],
+      ['+44 20 7946 0958', 'PlusDigits'],
+      ['+(44) 2079460958', 'PlusDigits'],
+      ['a@b.co', 'At'],
+      ['10.0.0.1', 'DottedDigits'],
+      ['fe80::1', 'ManyColons'],
+      ['1:2:3:4:5:6:7:8', 'ManyColons'],
+      ['AKIAIOSFODNN7EXAMPLE', 'Token20'],
+      ['wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'Token40'],
+      ['GB82WEST12345698765432', 'IbanHead'],
+      ['eyJhbGciOiJub25lIn0.e30.', 'JsonBase64'],
+      ['Bearer eyJhbGciOiJub25lIn0.e30.', 'JsonBase64'],
+      ['-----BEGIN PRIVATE KEY-----', 'DashB'],
+    ];
+    for (const [text, signal] of cases) assert.ok(names(scanSignals(text)).includes(signal), `${text}: ${signal}`);
+  });
+
+  it('needs the digit groups in one run', () => {
+    assert.equal(scanSignals('4111 1111 1111 x 1111') & Signal.LongDigitRun, 0);
+    assert.equal(scanSignals('123-45   6789') & Signal.SsnShape, 0);
+    assert.equal(scanSignals('1.2.3 4.5') & Signal.DottedDigits, 0);
+  });
+
+  it('gives the same answer on UTF-8 bytes as on text', () => {
+    const random = prng(7);
+    const alphabet = ['a', 'Z', 'e', 'y', 'J', 'B', 'G', 'A', '0', '1', '4', '9', ' ', '-', '.', '(', ')', '+', '/', ':', '@', '_', 'é', '€', '😀', '\t'];
+    for (let n = 0; n < 2000; n++) {
+      let text = '';
+      const length = Math.floor(random() * 60);
+      for (let i = 0; i < length; i++) text += alphabet[Math.floor(random() * alphabet.length)];
+      assert.equal(scanUtf8Signals(Buffer.from(text, 'utf8')), scanSignals(text), JSON.stringify(text));
+    }
+  });
+});
