@@ -9,6 +9,8 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import { authorizeRequestSchema, type AuthorizeCommand, type AuthorizeResponse, type CommandDecision } from '../core/contract.js';
 import { canonicalJson } from '../core/canonical-json.js';
 import { WardenError } from '../core/errors.js';
+import { contentDetectors } from '../core/masking/detectors.js';
+import { maskText } from '../core/masking/mask-text.js';
 import type { EntryDraft } from '../core/ledger/entry.js';
 import { evaluateDenyList, type PolicyDecision } from '../core/policy/deny-list.js';
 import { formatTable } from '../core/policy/sql-facts.js';
@@ -17,8 +19,9 @@ import { getRuntime, keyedDigest, type Runtime } from './lib/runtime.js';
 import type { SessionRecord } from './lib/session-store.js';
 import { analyzeSql, sqlParserReady } from './lib/sql.js';
 
-/** Recorded statement text is capped; the keyed digest still covers all of it. */
+/** Recorded statement text and parameters are capped; the keyed digest still covers all of it. */
 const MAX_RECORDED_TEXT = 8192;
+const MAX_RECORDED_PARAMETER = 256;
 
 export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
   .use(apiErrors())
@@ -113,7 +116,7 @@ function planCommand(runtime: Runtime, command: AuthorizeCommand, expiredAt: str
       raw: command.parameters === undefined ? statement.text : canonicalJson([statement.text, command.parameters]),
       data: {
         ...common,
-        ...(command.parameters === undefined ? {} : { parameters: command.parameters.length }),
+        ...(command.parameters === undefined ? {} : { parameters: command.parameters.map(recordableParameter) }),
         statement: index,
         statements: analysis.statements.length,
         statementType: statement.facts.statementType,
@@ -134,4 +137,12 @@ function describeDenial(decision: PolicyDecision, index: number, count: number):
 
 function capped(text: string): string {
   return text.length <= MAX_RECORDED_TEXT ? text : `${text.slice(0, MAX_RECORDED_TEXT)}…[${text.length - MAX_RECORDED_TEXT} more characters; see digest]`;
+}
+
+/** A bound parameter as the ledger may hold it: detected values masked, binary values and long ones withheld. */
+function recordableParameter(value: string | null): string | null {
+  if (value === null) return null;
+  if (value.startsWith('base64:')) return `[binary, ${Buffer.from(value.slice(7), 'base64').length} bytes]`;
+  const masked = maskText(value, contentDetectors).text;
+  return masked.length <= MAX_RECORDED_PARAMETER ? masked : `${masked.slice(0, MAX_RECORDED_PARAMETER)}…[${masked.length - MAX_RECORDED_PARAMETER} more characters]`;
 }

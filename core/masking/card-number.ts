@@ -1,12 +1,18 @@
-/** Issuer prefix ranges (IIN) of the card networks, with the lengths each network issues. */
-const NETWORKS: readonly { readonly name: string; readonly ranges: readonly (readonly [string, string])[]; readonly lengths: readonly number[] }[] = [
-  { name: 'visa', ranges: [['4', '4']], lengths: [13, 16, 19] },
-  { name: 'mastercard', ranges: [['51', '55'], ['2221', '2720']], lengths: [16] },
-  { name: 'amex', ranges: [['34', '34'], ['37', '37']], lengths: [15] },
-  { name: 'discover', ranges: [['6011', '6011'], ['644', '649'], ['65', '65']], lengths: [16, 17, 18, 19] },
-  { name: 'jcb', ranges: [['3528', '3589']], lengths: [16, 17, 18, 19] },
-  { name: 'diners', ranges: [['300', '305'], ['36', '36'], ['38', '38']], lengths: [14, 15, 16, 17, 18, 19] },
-  { name: 'unionpay', ranges: [['62', '62']], lengths: [16, 17, 18, 19] },
+interface Network {
+  /** Inclusive ranges of the number's leading digits (its IIN prefix). */
+  readonly prefixes: readonly (readonly [low: string, high: string])[];
+  readonly lengths: readonly number[];
+}
+
+/** The card networks' issuer prefixes, with the lengths each network issues. */
+const NETWORKS: readonly Network[] = [
+  { prefixes: [['4', '4']], lengths: [13, 16, 19] }, // Visa
+  { prefixes: [['51', '55'], ['2221', '2720']], lengths: [16] }, // Mastercard
+  { prefixes: [['34', '34'], ['37', '37']], lengths: [15] }, // American Express
+  { prefixes: [['6011', '6011'], ['644', '649'], ['65', '65']], lengths: [16, 17, 18, 19] }, // Discover
+  { prefixes: [['3528', '3589']], lengths: [16, 17, 18, 19] }, // JCB
+  { prefixes: [['300', '305'], ['36', '36'], ['38', '38']], lengths: [14, 15, 16, 17, 18, 19] }, // Diners Club
+  { prefixes: [['62', '62']], lengths: [16, 17, 18, 19] }, // UnionPay
 ];
 
 export const CARD_MIN_DIGITS = 13;
@@ -21,7 +27,7 @@ function hasKnownIssuer(digits: string): boolean {
   return NETWORKS.some(
     (network) =>
       network.lengths.includes(digits.length) &&
-      network.ranges.some(([low, high]) => {
+      network.prefixes.some(([low, high]) => {
         const prefix = digits.slice(0, low.length);
         return prefix >= low && prefix <= high;
       }),
@@ -29,7 +35,7 @@ function hasKnownIssuer(digits: string): boolean {
 }
 
 /** ISO/IEC 7812-1 Luhn: double every second digit from the right; the sum must end in 0. */
-export function luhnValid(digits: string): boolean {
+function luhnValid(digits: string): boolean {
   let sum = 0;
   for (let i = digits.length - 1, double = false; i >= 0; i--, double = !double) {
     let d = digits.charCodeAt(i) - 0x30;

@@ -26,13 +26,18 @@ export interface Detector {
   readonly signals?: number;
 }
 
+type Span = Omit<DetectorMatch, 'detector'>;
+
+const whole = (m: RegExpExecArray): Span => ({ start: m.index, end: m.index + m[0].length });
+
+/** The span of the match's last `length` characters, where a labelled value sits. */
+function trailing(m: RegExpExecArray, length: number): Span {
+  const end = m.index + m[0].length;
+  return { start: end - length, end };
+}
+
 /** Every match of a global regex, optionally narrowed to part of the match or rejected (null). */
-function matchesOf(
-  detector: string,
-  pattern: RegExp,
-  text: string,
-  accept: (match: RegExpExecArray) => { start: number; end: number } | null = (m) => ({ start: m.index, end: m.index + m[0].length }),
-): DetectorMatch[] {
+function matchesOf(detector: string, pattern: RegExp, text: string, accept: (match: RegExpExecArray) => Span | null = whole): DetectorMatch[] {
   const found: DetectorMatch[] = [];
   pattern.lastIndex = 0;
   for (let m = pattern.exec(text); m !== null; m = pattern.exec(text)) {
@@ -42,19 +47,13 @@ function matchesOf(
   return found;
 }
 
-/** The span of the match's last `length` characters, where a labelled value sits. */
-function trailing(m: RegExpExecArray, length: number): { start: number; end: number } {
-  const end = m.index + m[0].length;
-  return { start: end - length, end };
-}
-
 /** Whether a digit group ending here ends its token: not glued by punctuation to another digit ("0958-1", "192.168"). */
 function endsToken(text: string, end: number): boolean {
   return end >= text.length || /\s/.test(text.charAt(end)) || !/\d/.test(text.charAt(end + 1));
 }
 
 /** The digit groups of a run such as "4111 1111 1111 1111", with where each lies in the text. */
-function digitGroups(text: string, start: number, end: number): { start: number; end: number; digits: string }[] {
+function digitGroups(text: string, start: number, end: number): (Span & { digits: string })[] {
   return [...text.slice(start, end).matchAll(/\d+/g)].map((g) => ({
     start: start + g.index,
     end: start + g.index + g[0].length,
@@ -92,7 +91,7 @@ const creditCard: Detector = {
       // A run can carry on into neighbouring numbers ("12 4111111111111111 12/26"): take, left to
       // right, the longest windows of whole groups that are cards.
       for (let from = first; from < last; ) {
-        const to = longestCardWindow(groups.slice(0, last), from);
+        const to = longestCardWindow(groups, from, last);
         if (to === -1) {
           from++;
           continue;
@@ -105,11 +104,11 @@ const creditCard: Detector = {
   },
 };
 
-/** The last group of the longest card that starts at group `first`, or -1. */
-function longestCardWindow(groups: readonly { digits: string }[], first: number): number {
+/** The last group of the longest card that starts at group `first` and ends before `limit`, or -1. */
+function longestCardWindow(groups: readonly { digits: string }[], first: number, limit: number): number {
   let digits = '';
   let longest = -1;
-  for (let last = first; last < groups.length; last++) {
+  for (let last = first; last < limit; last++) {
     digits += groups[last]!.digits;
     if (digits.length > CARD_MAX_DIGITS) break;
     if (digits.length >= CARD_MIN_DIGITS && isCardGrouping(groups.slice(first, last + 1)) && isCardNumber(digits)) longest = last;
@@ -159,7 +158,7 @@ const usSsn: Detector = {
   description: 'US Social Security number: AAA-GG-SSSS, or 9 digits after an SSN label; valid by the SSA issuance rules',
   signals: Signal.SsnShape | Signal.NineDigits,
   find(text) {
-    const dashed = matchesOf('us-ssn', SSN_DASHED, text, (m) => (isIssuableSsn(m) ? trailing(m, 11) : null));
+    const dashed = matchesOf('us-ssn', SSN_DASHED, text, (m) => (isIssuableSsn(m) ? whole(m) : null));
     const labelled = matchesOf('us-ssn', SSN_LABELLED, text, (m) => (isIssuableSsn(m) ? trailing(m, 9) : null));
     return labelled.length === 0 ? dashed : [...dashed, ...labelled].sort((a, b) => a.start - b.start);
   },
@@ -229,7 +228,7 @@ const ipv4: Detector = {
   id: 'ipv4',
   description: 'IPv4 address: four octets 0-255 without leading zeros, not part of a longer dotted sequence',
   signals: Signal.DottedDigits,
-  find: (text) => matchesOf('ipv4', IPV4_CANDIDATE, text, (m) => (isIPv4(m[0]) ? { start: m.index, end: m.index + m[0].length } : null)),
+  find: (text) => matchesOf('ipv4', IPV4_CANDIDATE, text, (m) => (isIPv4(m[0]) ? whole(m) : null)),
 };
 
 const ipv6: Detector = {
@@ -238,7 +237,7 @@ const ipv6: Detector = {
   signals: Signal.ManyColons,
   find: (text) =>
     // The unspecified address "::" alone carries nothing and is mostly a PostgreSQL cast.
-    matchesOf('ipv6', IPV6_CANDIDATE, text, (m) => (m[0] !== '::' && isIPv6(m[0]) ? { start: m.index, end: m.index + m[0].length } : null)),
+    matchesOf('ipv6', IPV6_CANDIDATE, text, (m) => (m[0] !== '::' && isIPv6(m[0]) ? whole(m) : null)),
 };
 
 // ---- AWS keys ----
@@ -282,7 +281,7 @@ const jwt: Detector = {
     matchesOf('jwt', JWT_CANDIDATE, text, (m) => {
       const [header, payload] = m[0].split('.');
       const decoded = decodeJsonObject(header!);
-      return decoded && typeof decoded.alg === 'string' && decodeJsonObject(payload!) ? { start: m.index, end: m.index + m[0].length } : null;
+      return decoded && typeof decoded.alg === 'string' && decodeJsonObject(payload!) ? whole(m) : null;
     }),
 };
 

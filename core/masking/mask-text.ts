@@ -27,7 +27,11 @@ export function maskText(text: string, detectors: readonly Detector[]): MaskedTe
   return masked ?? { text, counts: NOTHING_MASKED };
 }
 
-/** maskText for a UTF-8 text field: the same Buffer back when nothing matched. */
+/**
+ * maskText for a UTF-8 text field: the same Buffer back when nothing matched. A field that is masked
+ * is decoded and re-encoded, so bytes that are not valid UTF-8 come back as U+FFFD: the caller must
+ * only pass UTF-8 (for PostgreSQL, client_encoding UTF8).
+ */
 export function maskBytes(bytes: Buffer, detectors: readonly Detector[]): MaskedBytes {
   // Most fields go no further than the prefilter, which reads the bytes without decoding them.
   const signals = scanUtf8Signals(bytes);
@@ -45,7 +49,7 @@ let lastSignalsWanted = 0;
  */
 function mayAnyMatch(detectors: readonly Detector[], signals: number): boolean {
   if (detectors !== lastDetectors) {
-    lastSignalsWanted = detectors.some((detector) => detector.signals === undefined) ? ALWAYS : detectors.reduce((wanted, detector) => wanted | detector.signals!, 0);
+    lastSignalsWanted = detectors.reduce((wanted, detector) => (detector.signals === undefined ? ALWAYS : wanted | detector.signals), 0);
     lastDetectors = detectors;
   }
   return lastSignalsWanted === ALWAYS || (signals & lastSignalsWanted) !== 0;

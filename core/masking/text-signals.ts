@@ -32,7 +32,7 @@ export const Signal = {
   Token40: 1 << 9,
   /** Two capital letters then two digits: an IBAN's country code and check digits. */
   IbanHead: 1 << 10,
-  /** "eyJ" (the base64url of '{"') after punctuation or at the start: a JWT header. */
+  /** "eyJ" (the base64url of '{"') and two dots: a JWT. */
   JsonBase64: 1 << 11,
   /** "-B", as in "-----BEGIN". */
   DashB: 1 << 12,
@@ -49,7 +49,7 @@ const DOT = 0x2e;
  */
 export function scanSignals(text: string): number {
   const n = text.length;
-  let signals = codeAt(text, 0) === 0x65 && codeAt(text, 1) === 0x79 && codeAt(text, 2) === 0x4a ? Signal.JsonBase64 : 0;
+  let signals = 0;
   let groupStart = -1; // the current digit group is [groupStart, digitEnd)
   let digitEnd = -10;
   let previousGroup = 0; // lengths of the two groups before it in the same run
@@ -58,6 +58,7 @@ export function scanSignals(text: string): number {
   let plusRun = false;
   let dottedSteps = 0; // digit-dot-digit steps in a row, as in 192.168.0.1
   let tokenStart = 0;
+  let dots = 0;
   let colons = 0;
   let lastColonAt = -2;
 
@@ -93,9 +94,9 @@ export function scanSignals(text: string): number {
     if (c !== PLUS && c !== SLASH) {
       signals |= tokenSignals(i - tokenStart);
       tokenStart = i + 1;
-      if (codeAt(text, i + 1) === 0x65 && codeAt(text, i + 2) === 0x79 && codeAt(text, i + 3) === 0x4a) signals |= Signal.JsonBase64; // "eyJ"
     }
-    if (c === 0x40) signals |= Signal.At;
+    if (c === DOT) dots++;
+    else if (c === 0x40) signals |= Signal.At;
     else if (c === 0x3a) {
       colons++;
       if (lastColonAt === i - 1) signals |= Signal.ManyColons;
@@ -109,13 +110,14 @@ export function scanSignals(text: string): number {
   }
   signals |= tokenSignals(n - tokenStart);
   if (colons >= 6) signals |= Signal.ManyColons;
+  if (dots >= 2 && text.indexOf('eyJ') !== -1) signals |= Signal.JsonBase64;
   return signals;
 }
 
 /** scanSignals over UTF-8 bytes, line for line. */
-export function scanUtf8Signals(bytes: Uint8Array): number {
+export function scanUtf8Signals(bytes: Buffer): number {
   const n = bytes.length;
-  let signals = byteAt(bytes, 0) === 0x65 && byteAt(bytes, 1) === 0x79 && byteAt(bytes, 2) === 0x4a ? Signal.JsonBase64 : 0;
+  let signals = 0;
   let groupStart = -1;
   let digitEnd = -10;
   let previousGroup = 0;
@@ -124,6 +126,7 @@ export function scanUtf8Signals(bytes: Uint8Array): number {
   let plusRun = false;
   let dottedSteps = 0;
   let tokenStart = 0;
+  let dots = 0;
   let colons = 0;
   let lastColonAt = -2;
 
@@ -158,9 +161,9 @@ export function scanUtf8Signals(bytes: Uint8Array): number {
     if (c !== PLUS && c !== SLASH) {
       signals |= tokenSignals(i - tokenStart);
       tokenStart = i + 1;
-      if (byteAt(bytes, i + 1) === 0x65 && byteAt(bytes, i + 2) === 0x79 && byteAt(bytes, i + 3) === 0x4a) signals |= Signal.JsonBase64; // "eyJ"
     }
-    if (c === 0x40) signals |= Signal.At;
+    if (c === DOT) dots++;
+    else if (c === 0x40) signals |= Signal.At;
     else if (c === 0x3a) {
       colons++;
       if (lastColonAt === i - 1) signals |= Signal.ManyColons;
@@ -174,6 +177,7 @@ export function scanUtf8Signals(bytes: Uint8Array): number {
   }
   signals |= tokenSignals(n - tokenStart);
   if (colons >= 6) signals |= Signal.ManyColons;
+  if (dots >= 2 && bytes.indexOf('eyJ') !== -1) signals |= Signal.JsonBase64;
   return signals;
 }
 
@@ -181,7 +185,7 @@ function codeAt(text: string, i: number): number {
   return i >= 0 && i < text.length ? text.charCodeAt(i) : -1;
 }
 
-function byteAt(bytes: Uint8Array, i: number): number {
+function byteAt(bytes: Buffer, i: number): number {
   return i >= 0 && i < bytes.length ? bytes[i]! : -1;
 }
 

@@ -94,6 +94,18 @@ describe('masking through warden up', () => {
     }
   });
 
+  it('records an Execute with its bound parameters masked', async () => {
+    const c = await client('eve');
+    try {
+      await c.query('SELECT id FROM people WHERE email = $1 AND score > $2', [planted.email, 10]);
+    } finally {
+      await c.end();
+    }
+    const entries = (await ledger()).map((e) => JSON.parse(e.entry) as { type: string; identity: { sub: string }; data: { kind?: string; parameters?: unknown[] } });
+    const execute = entries.find((e) => e.identity.sub === 'eve' && e.data.kind === 'sql.execute');
+    assert.deepEqual(execute?.data.parameters, ['[masked:email]', '10']);
+  });
+
   it('masks the value a unique violation quotes in its detail', async () => {
     const c = await client('cal');
     try {

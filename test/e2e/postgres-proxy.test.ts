@@ -388,6 +388,94 @@ describe('PostgreSQL through warden up', () => {
     healthy.socket.destroy();
   });
 
+  it('serves node-postgres prepared statements, queued queries, cursors and partial portals', async () => {
+    const client = pgClient(await token());
+    await client.connect();
+    try {
+      const named = { name: 'by-id', text: 'SELECT name FROM customers WHERE id = $1' };
+      assert.deepEqual((await client.query({ ...named, values: [1] })).rows, [{ name: 'Zoë Ünicode' }]);
+      assert.deepEqual((await client.query({ ...named, values: [2] })).rows, [{ name: 'Bob' }]);
+      const queued = await Promise.all([1, 2, 1].map((id) => client.query('SELECT id FROM customers WHERE id = $1', [id])));
+      assert.deepEqual(queued.map((r) => r.rows[0].id), [1, 2, 1]);
+      await client.query('BEGIN');
+      await client.query('DECLARE c CURSOR FOR SELECT id FROM customers ORDER BY id');
+      assert.deepEqual((await client.query('FETCH 1 FROM c')).rows, [{ id: 1 }]);
+      assert.deepEqual((await client.query('FETCH 1 FROM c')).rows, [{ id: 2 }]);
+      await client.query('COMMIT');
+    } finally {
+      await client.end();
+    }
+    // A portal read in pieces: every Execute is decided, and each piece arrives.
+    const wire = await loginWire(warden.proxyPort, await token(), 'app');
+    try {
+      wire.send(serialize.parse('', 'SELECT id FROM customers ORDER BY id', []), serialize.bind('', '', []), serialize.execute('', 1), serialize.execute('', 1), serialize.sync());
+      const replies = (await wire.readUntil((m) => m.name === 'readyForQuery')).map((m) => (m.name === 'other' ? String.fromCharCode(m.code) : m.name));
+      assert.deepEqual(replies, ['1', '2', 'D', 's', 'D', 's', 'readyForQuery']);
+    } finally {
+      wire.socket.destroy();
+    }
+  });
+
+  it('copies in with psql \\copy, deciding the COPY statement', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'warden-copy-'));
+    try {
+      await writeFile(join(dir, 'rows.csv'), "20,Copy One,1.00,,\n21,Copy Two,2.00,,\n");
+      const result = await psql(await token('copier'), ['-d', 'app', '-c', `\\copy customers (id, name, balance, note, data) FROM '${join(dir, 'rows.csv')}' WITH (FORMAT csv)`]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /COPY 2/);
+      assert.equal(await db.sql('SELECT count(*) FROM customers WHERE id IN (20, 21)', db.database), '2');
+      const copies = (await ledger()).map((e) => JSON.parse(e.entry) as { identity: { sub: string }; data: { statementType?: string; decision?: string } });
+      assert.ok(copies.some((e) => e.identity.sub === 'copier' && e.data.statementType === 'CopyStmt' && e.data.decision === 'allow'));
+    } finally {
+      await db.sql('DELETE FROM customers WHERE id IN (20, 21)', db.database);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('answers GSSENCRequest with N and goes on; closes a connection that sends bytes after an SSLRequest', async () => {
+    const gss = await openWire(warden.proxyPort);
+    gss.send(serialize.gssEncRequest());
+    await new Promise<void>((resolve) => gss.socket.once('data', (chunk: Buffer) => (assert.deepEqual([...chunk], [0x4e]), resolve())));
+    gss.socket.destroy();
+    const sneaky = await openWire(warden.proxyPort);
+    sneaky.send(serialize.sslRequest(), serialize.startup({ user: 'x', database: 'app' }));
+    const [error] = await sneaky.closed();
+    assert.equal(error?.name === 'errorResponse' && error.fields.C, '08P01');
+  });
+
+  it('keeps healthy sessions running while others send garbage or vanish mid-message', async () => {
+    const healthy = await Promise.all(Array.from({ length: 6 }, async () => {
+      const c = pgClient(await token('steady'));
+      await c.connect();
+      return c;
+    }));
+    try {
+      const hostile = Array.from({ length: 6 }, async (_, i) => {
+        if (i % 2 === 0) {
+          const wire = await openWire(warden.proxyPort);
+          wire.send(Buffer.from(Array.from({ length: 64 }, (_, j) => (j * 37 + i) & 0xff)));
+          await wire.closed();
+        } else {
+          const wire = await loginWire(warden.proxyPort, await token('vanisher'), 'app');
+          // Half a Query message, then gone.
+          wire.socket.write(serialize.query('SELECT 1').subarray(0, 6));
+          wire.socket.destroy();
+        }
+      });
+      const work = healthy.map(async (c, i) => {
+        for (let n = 0; n < 20; n += 1) assert.equal((await c.query('SELECT $1::int AS n', [i * 100 + n])).rows[0].n, i * 100 + n);
+      });
+      await Promise.all([...hostile, ...work]);
+    } finally {
+      await Promise.all(healthy.map((c) => c.end()));
+    }
+    // The vanished sessions were closed and recorded as ended.
+    const ends = async () => (await ledger()).map((e) => JSON.parse(e.entry) as { type: string; identity: { sub: string } }).filter((e) => e.identity.sub === 'vanisher' && e.type === 'session.end').length;
+    let ended = await ends();
+    for (let tries = 0; ended < 3 && tries < 10; tries += 1) ended = await ends();
+    assert.equal(ended, 3);
+  });
+
   it('verify passes on the live store, then fails naming an entry edited through the DynamoDB API', async () => {
     const clean = await warden.cli(['verify', '--json']);
     assert.equal(clean.code, 0, clean.stdout + clean.stderr);

@@ -15,7 +15,7 @@ const PLANTABLE: Readonly<Record<string, readonly string[]>> = {
   ipv6: ['2001:db8::1', '::ffff:192.0.2.1', 'fe80::1ff:fe23:4567:890a'],
   'aws-access-key': ['AKIAIOSFODNN7EXAMPLE'],
   'aws-secret-key': ['aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'],
-  jwt: ['eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0.'],
+  jwt: ['eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0.', '/callback/eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0.sig'],
   'pem-private-key': ['-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIO\n-----END EC PRIVATE KEY-----'],
 };
 

@@ -32,6 +32,7 @@ describe('scanSignals', () => {
       ['GB82WEST12345698765432', 'IbanHead'],
       ['eyJhbGciOiJub25lIn0.e30.', 'JsonBase64'],
       ['Bearer eyJhbGciOiJub25lIn0.e30.', 'JsonBase64'],
+      ['https://example.com/cb/eyJhbGciOiJub25lIn0.e30.', 'JsonBase64'],
       ['-----BEGIN PRIVATE KEY-----', 'DashB'],
     ];
     for (const [text, signal] of cases) assert.ok(names(scanSignals(text)).includes(signal), `${text}: ${signal}`);
