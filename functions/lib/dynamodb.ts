@@ -1,7 +1,5 @@
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
+import { Worker } from 'node:worker_threads';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import dynalite from 'dynalite';
 
 export interface DynamoEndpoint {
   readonly endpoint?: string;
@@ -23,18 +21,30 @@ export interface EmbeddedDynalite {
   close(): Promise<void>;
 }
 
-/** Starts dynalite on loopback: in memory, or persisted in `path` (LevelDB). */
+/** Starts dynalite on loopback, on a worker thread: in memory, or persisted in `path` (LevelDB). */
 export async function startDynalite(options: { path?: string; port?: number }): Promise<EmbeddedDynalite> {
-  const server = dynalite({ ...(options.path ? { path: options.path } : {}), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  server.listen(options.port ?? 0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
+  const worker = new Worker(new URL('./dynalite-worker.mjs', import.meta.url), { workerData: { ...options, port: options.port ?? 0 } });
+  const reply = (): Promise<{ port?: number; error?: string; closed?: boolean }> =>
+    new Promise((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+  const started = await reply();
+  if (started.port === undefined) {
+    await worker.terminate();
+    throw new Error(`the embedded store did not start: ${started.error ?? 'no port'}`);
+  }
+  let closing: Promise<void> | undefined;
   return {
-    endpoint: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections();
-        server.close((error) => (error ? reject(error) : resolve()));
-      }),
+    endpoint: `http://127.0.0.1:${started.port}`,
+    close: () => {
+      closing ??= (async () => {
+        const closed = reply();
+        worker.postMessage('close');
+        await closed;
+        await worker.terminate();
+      })();
+      return closing;
+    },
   };
 }

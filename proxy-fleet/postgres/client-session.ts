@@ -280,7 +280,10 @@ export class ClientSession {
         this.serverFailure(error);
         return;
       }
+      // Coalesce the replies to one read into one write to the client.
+      this.socket.cork();
       if (!draining) void drain();
+      this.socket.uncork();
     });
     void drain();
     upstream.socket.on('error', () => this.close('upstream connection error'));
