@@ -8,13 +8,15 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import type { WardenConfig } from '../core/config.js';
-import { SYSTEM_SESSION } from '../core/ledger/entry.js';
+import { SYSTEM_SESSION, sha256Hex } from '../core/ledger/entry.js';
 import { canonicalJson } from '../core/canonical-json.js';
 import { Checkpointer } from '../functions/lib/checkpointer.js';
 import { startDynalite } from '../functions/lib/dynamodb.js';
 import { DirectorySink } from '../functions/lib/evidence-sink.js';
 import { Integrator } from '../functions/lib/integrator.js';
 import { loadOrCreateNoteKey } from '../functions/lib/key-files.js';
+import { PolicyError, type PolicyEngine } from '../functions/lib/policy-engine.js';
+import { loadPolicyFile } from '../functions/lib/policy-files.js';
 import { LedgerReader } from '../functions/lib/ledger-reader.js';
 import { LedgerService } from '../functions/lib/ledger-service.js';
 import { buildRuntime, configureRuntime, keyedDigest, statePaths, type Runtime } from '../functions/lib/runtime.js';
@@ -84,7 +86,8 @@ export async function up(loaded: LoadedConfig, options: UpOptions): Promise<Runn
     const signer = await loadOrCreateNoteKey(paths.logKey, config.ledger.origin);
     let service: LedgerService | undefined;
     const proxyKey = randomBytes(32).toString('base64url');
-    const runtime = await buildRuntime({ config, stateDir: loaded.stateDir, storeEndpoint, proxyKey, onBatch: () => service?.batchWritten() });
+    const policy = await loadPolicy(config, configDir);
+    const runtime = await buildRuntime({ config, stateDir: loaded.stateDir, storeEndpoint, proxyKey, policy, onBatch: () => service?.batchWritten() });
     await ensureTables(runtime.client, config.store.tablePrefix);
     const reader = new LedgerReader(runtime.client, config.store.tablePrefix);
     service = new LedgerService({
@@ -140,6 +143,17 @@ async function proxyCertificate(config: WardenConfig, configDir: string, tlsDir:
   return loadOrCreateSelfSigned(tlsDir, [...new Set(['localhost', '127.0.0.1', '::1', host])]);
 }
 
+async function loadPolicy(config: WardenConfig, configDir: string): Promise<PolicyEngine> {
+  const file = config.policy.file === undefined ? undefined : resolve(configDir, config.policy.file);
+  try {
+    return await loadPolicyFile(file);
+  } catch (error) {
+    if (error instanceof PolicyError) throw new ConfigError(`policy.file ${file ?? '(default set)'}: ${error.message}`);
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new ConfigError(`policy.file: cannot read ${file}; fix the path`);
+    throw error;
+  }
+}
+
 async function readConfigFile(path: string, field: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
@@ -163,7 +177,8 @@ async function recordConfigSnapshot(runtime: Runtime): Promise<void> {
       identity: { sub: 'warden', groups: [], chain: SYSTEM_SESSION, act: [] },
       connection: '',
       digest: keyedDigest(runtime, canonicalJson(config)),
-      data: { config: snapshot, policyVersion: runtime.policyVersion },
+      // The policy text is not secret, and an auditor needs exactly what was in force.
+      data: { config: snapshot, policy: { version: runtime.policy.version, sha256: sha256Hex(runtime.policy.text), ids: runtime.policy.policyIds, text: runtime.policy.text } },
     },
   ]);
 }

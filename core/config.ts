@@ -39,16 +39,6 @@ export const postgresConnectionSchema = z
   });
 export type PostgresConnection = z.infer<typeof postgresConnectionSchema>;
 
-export const denyRuleSchema = z.strictObject({
-  id: z.string().min(1),
-  /** PostgreSQL parse-tree statement types, as libpg-query names them: DropStmt, TruncateStmt, … */
-  statements: z.array(z.string().regex(/^[A-Z][A-Za-z]+$/, 'a statement type such as DropStmt')).optional(),
-  /** Table names, optionally schema-qualified; matched wherever the statement touches them. */
-  tables: z.array(z.string().min(1)).optional(),
-  reason: z.string().min(1),
-});
-export type DenyRule = z.infer<typeof denyRuleSchema>;
-
 export const wardenConfigSchema = z.strictObject({
   /** Keys and embedded store data, relative to the config file. */
   stateDir: z.string().min(1).default('.warden'),
@@ -129,8 +119,8 @@ export const wardenConfigSchema = z.strictObject({
     .prefault({}),
   policy: z
     .strictObject({
-      /** Unset: refuse DROP and TRUNCATE, so a fresh gateway is safe to point at a real database. */
-      deny: z.array(denyRuleSchema).default([{ id: 'no-drop', statements: ['DropStmt', 'TruncateStmt'], reason: 'schema changes go through migrations' }]),
+      /** A Cedar policy file, relative to this config; unset: the shipped default set (core/policy/default.cedar). */
+      file: z.string().min(1).optional(),
     })
     .prefault({}),
 });

@@ -12,12 +12,12 @@ import { WardenError } from '../core/errors.js';
 import { contentDetectors } from '../core/masking/detectors.js';
 import { maskText } from '../core/masking/mask-text.js';
 import type { EntryDraft } from '../core/ledger/entry.js';
-import { evaluateDenyList, type PolicyDecision } from '../core/policy/deny-list.js';
-import { formatTable } from '../core/policy/sql-facts.js';
 import { apiErrors, json, parseJsonBody, requireProxyKey } from './lib/http.js';
 import { getRuntime, keyedDigest, type Runtime } from './lib/runtime.js';
 import type { SessionRecord } from './lib/session-store.js';
-import { analyzeSql, sqlParserReady } from './lib/sql.js';
+import type { Outcome, PolicyDecision } from './lib/policy-engine.js';
+import { decideSql } from './lib/sql-decision.js';
+import { newSessionSqlState, sqlParserReady, type SessionSqlState } from './lib/sql-facts.js';
 
 /** Recorded statement text and parameters are capped; the keyed digest still covers all of it. */
 const MAX_RECORDED_TEXT = 8192;
@@ -46,8 +46,15 @@ function refuseAll(sessionId: string, commands: readonly AuthorizeCommand[], err
   return commands.map((command) => ({ sessionId, commandId: command.commandId, decision: 'deny', reason: error.message, error: error.code, statements: [] }));
 }
 
+/** A statement as planned: its outcome (approval included), why, and which policies decided. */
+interface Verdict {
+  readonly outcome: Outcome;
+  readonly reason: string;
+  readonly policies: readonly string[];
+}
+
 interface PlannedStatement {
-  readonly decision: PolicyDecision;
+  readonly verdict: Verdict;
   readonly data: Record<string, unknown>;
   readonly raw: string;
 }
@@ -58,12 +65,26 @@ interface PlannedCommand {
   readonly denial: string | undefined;
 }
 
+/** PREPARE is remembered per session, so a later EXECUTE is decided on what was prepared. */
+const sqlStates = new Map<string, SessionSqlState>();
+const MAX_SQL_STATES = 10_000;
+
+function sqlStateOf(sessionId: string): SessionSqlState {
+  let state = sqlStates.get(sessionId);
+  if (!state) {
+    if (sqlStates.size >= MAX_SQL_STATES) sqlStates.delete(sqlStates.keys().next().value!);
+    state = newSessionSqlState();
+    sqlStates.set(sessionId, state);
+  }
+  return state;
+}
+
 async function decideSession(runtime: Runtime, sessionId: string, commands: readonly AuthorizeCommand[]): Promise<CommandDecision[]> {
   const session = await runtime.sessions.get(sessionId);
   if (!session) throw new WardenError('UNKNOWN_SESSION', `no session ${sessionId}`);
   if (session.endedAt) throw new WardenError('SESSION_ENDED', `session ${sessionId} ended at ${session.endedAt}`);
   const expiredAt = runtime.now() >= Date.parse(session.expiresAt) ? session.expiresAt : undefined;
-  const plans = commands.map((command) => planCommand(runtime, command, expiredAt));
+  const plans = commands.map((command) => planCommand(runtime, session, command, expiredAt));
   const written = await runtime.ledger.append(plans.flatMap((plan) => plan.statements.map((statement) => toDraft(runtime, session, statement))));
 
   let next = 0;
@@ -72,10 +93,10 @@ async function decideSession(runtime: Runtime, sessionId: string, commands: read
     commandId: command.commandId,
     decision: denial ? 'deny' : 'allow',
     ...(denial ? { reason: denial } : {}),
-    statements: statements.map(({ decision }, index) => ({
+    statements: statements.map(({ verdict }, index) => ({
       index,
-      decision: decision.decision,
-      ...(decision.decision === 'deny' ? { reason: decision.reason } : {}),
+      decision: verdict.outcome === 'allow' ? 'allow' : 'deny',
+      ...(verdict.outcome === 'allow' ? {} : { reason: verdict.reason }),
       entry: written[next++]!.id,
     })),
   }));
@@ -93,46 +114,52 @@ function toDraft(runtime: Runtime, session: SessionRecord, statement: PlannedSta
   };
 }
 
-function planCommand(runtime: Runtime, command: AuthorizeCommand, expiredAt: string | undefined): PlannedCommand {
-  const common = { commandId: command.commandId, kind: command.kind, policyVersion: runtime.policyVersion };
+function planCommand(runtime: Runtime, session: SessionRecord, command: AuthorizeCommand, expiredAt: string | undefined): PlannedCommand {
+  const common = { commandId: command.commandId, kind: command.kind, policyVersion: runtime.policy.version };
   const refuseWhole = (reason: string, rule: string): PlannedCommand => ({
     command,
     denial: reason,
-    statements: [{ decision: { decision: 'deny', rule, reason }, raw: command.text, data: { ...common, statement: 0, statements: 1, text: '[withheld: not parsed]', decision: 'deny', rule, reason } }],
+    statements: [{ verdict: { outcome: 'deny', reason, policies: [rule] }, raw: command.text, data: { ...common, statement: 0, statements: 1, text: '[withheld: not parsed]', decision: 'deny', policies: [rule], reason } }],
   });
   if (expiredAt) return refuseWhole(`the session's token expired at ${expiredAt}; reconnect with a new token`, 'token-expired');
-  const analysis = analyzeSql(command.text);
+  const analysis = decideSql(runtime.policy, session.identity, session.connection, command.text, sqlStateOf(session.id));
   if (!analysis.ok) return refuseWhole(analysis.error, 'unparsable-sql');
 
-  const own = analysis.statements.map((statement) => evaluateDenyList(runtime.config.policy.deny, statement.facts));
-  const firstDenied = own.findIndex((d) => d.decision === 'deny');
-  const denial = firstDenied === -1 ? undefined : describeDenial(own[firstDenied]!, firstDenied, own.length);
-  const statements = analysis.statements.map((statement, index): PlannedStatement => {
-    // A statement that policy allows is still not run when another statement in the same message is denied.
-    const decision: PolicyDecision = own[index]!.decision === 'allow' && denial ? { decision: 'deny', rule: 'same-message', reason: `not run: ${denial}` } : own[index]!;
+  const count = analysis.statements.length;
+  const firstRefused = analysis.statements.findIndex((s) => s.decision.outcome !== 'allow');
+  const denial = firstRefused === -1 ? undefined : describeRefusal(analysis.statements[firstRefused]!.decision, firstRefused, count);
+  const statements = analysis.statements.map(({ text, maskedText, facts, decision }, index): PlannedStatement => {
+    // A statement that policy allows is still not run when another statement in the same message is refused.
+    const verdict: Verdict = decision.outcome === 'allow' && denial ? { outcome: 'deny', reason: `not run: ${denial}`, policies: ['same-message'] } : decision;
     return {
-      decision,
+      verdict,
       // The digest covers the bound parameters too: what ran is the statement with its values.
-      raw: command.parameters === undefined ? statement.text : canonicalJson([statement.text, command.parameters]),
+      raw: command.parameters === undefined ? text : canonicalJson([text, command.parameters]),
       data: {
         ...common,
         ...(command.parameters === undefined ? {} : { parameters: command.parameters.map(recordableParameter) }),
         statement: index,
-        statements: analysis.statements.length,
-        statementType: statement.facts.statementType,
-        tables: statement.facts.tables.map(formatTable),
-        text: capped(statement.maskedText),
-        decision: decision.decision,
-        ...(decision.decision === 'deny' ? { rule: decision.rule, reason: decision.reason } : {}),
+        statements: count,
+        statementType: facts.statementType,
+        action: facts.action,
+        actions: facts.actions,
+        tablesRead: facts.tablesRead,
+        tablesWritten: facts.tablesWritten,
+        ...(facts.hiddenWrites.length > 0 ? { hiddenWrites: facts.hiddenWrites } : {}),
+        text: capped(maskedText),
+        decision: verdict.outcome,
+        policies: verdict.policies,
+        ...(verdict.outcome === 'allow' ? {} : { reason: verdict.reason }),
       },
     };
   });
   return { command, statements, denial };
 }
 
-function describeDenial(decision: PolicyDecision, index: number, count: number): string {
-  const reason = decision.decision === 'deny' ? decision.reason : '';
-  return count > 1 ? `statement ${index + 1} of ${count} denied: ${reason}; nothing in this query was run` : reason;
+function describeRefusal(decision: PolicyDecision, index: number, count: number): string {
+  // Approvals are decided here; holding a command until someone approves comes with the approval workflow.
+  const reason = decision.outcome === 'approval' ? `this command needs approval (${decision.reason}), and approvals cannot be given here yet` : decision.reason;
+  return count > 1 ? `statement ${index + 1} of ${count} refused: ${reason}; nothing in this query was run` : reason;
 }
 
 function capped(text: string): string {

@@ -14,7 +14,8 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredRe
   .use(requireProxyKey())
   .handler(async (event) => {
     const runtime = getRuntime();
-    const { config, sessions, ledger, tokens, policyVersion, now } = runtime;
+    const { config, sessions, ledger, tokens, now } = runtime;
+    const policyVersion = runtime.policy.version;
     const request = parseJsonBody(event, sessionStartRequestSchema);
     if (!(request.connection in config.connections)) {
       const known = Object.keys(config.connections).join(', ') || '(none)';

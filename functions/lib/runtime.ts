@@ -3,15 +3,15 @@
  * and hands it to the handlers through configureRuntime; the handlers themselves are the
  * very modules a Lambda entry point exports.
  */
-import { createHash, createHmac } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { canonicalJson } from '../../core/canonical-json.js';
 import type { WardenConfig } from '../../core/config.js';
 import { BatchWriter } from './batch-writer.js';
 import { DevIssuer } from './dev-issuer.js';
 import { createDynamoClient } from './dynamodb.js';
 import { loadOrCreateEcKey, loadOrCreateSecret } from './key-files.js';
+import type { PolicyEngine } from './policy-engine.js';
 import { SessionStore } from './session-store.js';
 import { TokenService } from './tokens.js';
 
@@ -27,7 +27,7 @@ export interface Runtime {
   readonly digestKey: Buffer;
   /** Shared secret the proxy presents on proxy routes; IAM auth plays this role in AWS. */
   readonly proxyKey: string;
-  readonly policyVersion: string;
+  readonly policy: PolicyEngine;
   readonly now: () => number;
 }
 
@@ -54,6 +54,7 @@ export interface RuntimeOptions {
   readonly stateDir: string;
   readonly storeEndpoint?: string;
   readonly proxyKey: string;
+  readonly policy: PolicyEngine;
   readonly onBatch?: (seq: number) => void;
 }
 
@@ -71,14 +72,9 @@ export async function buildRuntime(options: RuntimeOptions): Promise<Runtime> {
     ...(config.identity.devIssuer ? { devIssuer: new DevIssuer(await loadOrCreateEcKey(paths.devIssuerKey), now) } : {}),
     digestKey: await loadOrCreateSecret(paths.digestKey),
     proxyKey: options.proxyKey,
-    policyVersion: policyVersionOf(config),
+    policy: options.policy,
     now,
   };
-}
-
-/** A short content hash of the policy, recorded with every decision. */
-export function policyVersionOf(config: WardenConfig): string {
-  return createHash('sha256').update(canonicalJson(config.policy)).digest('hex').slice(0, 12);
 }
 
 /** HMAC, not a bare hash: a low-entropy value (an SSN) must not be recoverable by brute force from the ledger. */

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDynamoClient } from '../../functions/lib/dynamodb.js';
 import { selfSignedCertificate } from '../../proxy-fleet/tls-certificate.js';
+import { DEFAULT_POLICY_FILE } from '../../functions/lib/policy-files.js';
 import { LedgerReader, type IntegratedEntry } from '../../functions/lib/ledger-reader.js';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { startTestWarden, type RunningTestWarden } from '../helpers/warden.js';
@@ -68,6 +69,16 @@ describe('PostgreSQL through warden up', () => {
     caDir = await mkdtemp(join(tmpdir(), 'warden-ca-'));
     await writeFile(join(caDir, 'server-ca.crt'), db.caCert);
     await writeFile(join(caDir, 'other-ca.crt'), selfSignedCertificate(['localhost', '127.0.0.1']).cert);
+    // The shipped default set, plus one rule about a table.
+    await writeFile(
+      join(caDir, 'policies.cedar'),
+      `${await readFile(DEFAULT_POLICY_FILE, 'utf8')}
+@id("no-secrets")
+@reason("the secrets table is off limits")
+forbid (principal, action, resource)
+when { context has tablesRead && (context.tablesRead.contains("secrets") || context.tablesWritten.contains("secrets")) };
+`,
+    );
     const upstream = { kind: 'postgres', host: db.host, port: db.port, database: db.database, user: db.user, passwordEnv: 'TEST_APP_PASSWORD' };
     warden = await startTestWarden(
       {
@@ -75,12 +86,7 @@ describe('PostgreSQL through warden up', () => {
           app: { ...upstream, tls: 'verify-full', caFile: join(caDir, 'server-ca.crt') },
           'wrong-ca': { ...upstream, tls: 'verify-full', caFile: join(caDir, 'other-ca.crt') },
         },
-        policy: {
-          deny: [
-            { id: 'no-drop', statements: ['DropStmt', 'TruncateStmt'], reason: 'schema changes go through migrations' },
-            { id: 'no-secrets', tables: ['secrets'], reason: 'the secrets table is off limits' },
-          ],
-        },
+        policy: { file: join(caDir, 'policies.cedar') },
       },
       { TEST_APP_PASSWORD: db.password },
     );
@@ -190,7 +196,7 @@ describe('PostgreSQL through warden up', () => {
   it('runs nothing of a multi-statement query when one statement is denied', async () => {
     const result = await psql(await token(), ['-d', 'app', '-c', "INSERT INTO customers VALUES (3, 'Carol', 0, NULL, NULL); TRUNCATE customers"]);
     assert.notEqual(result.code, 0);
-    assert.match(result.stderr, /statement 2 of 2 denied/);
+    assert.match(result.stderr, /statement 2 of 2 refused/);
     assert.equal(await db.sql('SELECT count(*) FROM customers WHERE id = 3', db.database), '0');
   });
 

@@ -3,7 +3,9 @@
  * the same modules a Lambda would run, spoken to over HTTP.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { PolicyEngine } from '../../functions/lib/policy-engine.js';
+import { SCHEMA_FILE } from '../../functions/lib/policy-files.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -50,9 +52,12 @@ describe('control plane over the local HTTP adapter', () => {
         app: { kind: 'postgres', host: '127.0.0.1', database: 'app', user: 'u' },
         billing: { kind: 'postgres', host: '127.0.0.1', database: 'billing', user: 'u' },
       },
-      policy: { deny: [{ id: 'no-drop', statements: ['DropStmt'], reason: 'no drops' }] },
     });
-    runtime = await buildRuntime({ config, stateDir: dir, storeEndpoint: store.endpoint, proxyKey: PROXY_KEY });
+    const policy = PolicyEngine.load(
+      '@id("all") permit (principal, action, resource);\n@id("no-ddl") @reason("no drops") forbid (principal, action == Warden::Action::"sql:ddl", resource);',
+      await readFile(SCHEMA_FILE, 'utf8'),
+    );
+    runtime = await buildRuntime({ config, stateDir: dir, storeEndpoint: store.endpoint, proxyKey: PROXY_KEY, policy });
     await ensureTables(runtime.client, 'warden');
     configureRuntime(runtime);
     api = await startLocalApi({ host: '127.0.0.1', port: 0 });

@@ -1,0 +1,143 @@
+/**
+ * Cedar policy decisions with three outcomes. A request is:
+ *   - allowed when Cedar allows it;
+ *   - held for approval when the only policies forbidding it carry @approval("why") and,
+ *     without them, Cedar would allow it;
+ *   - denied otherwise, naming the deciding policies (their @reason when they have one).
+ * A policy that fails to evaluate denies the request: Cedar skips an erroring policy, and a
+ * skipped forbid must not become an allow (fail closed).
+ */
+import { createHash } from 'node:crypto';
+import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
+import type { IdentityChain } from '../../core/ledger/entry.js';
+
+export type Outcome = 'allow' | 'deny' | 'approval';
+
+export interface PolicyDecision {
+  readonly outcome: Outcome;
+  /** Ids of the policies that decided: the permits for an allow, the forbids for a deny or an approval. */
+  readonly policies: readonly string[];
+  readonly reason: string;
+}
+
+export interface PolicyRequest {
+  readonly identity: IdentityChain;
+  readonly action: string;
+  readonly resource: { readonly type: 'Connection' | 'Host'; readonly id: string };
+  readonly context: Record<string, cedar.CedarValueJson>;
+}
+
+export class PolicyError extends Error {
+  override readonly name = 'PolicyError';
+  constructor(
+    message: string,
+    readonly problems: readonly string[],
+  ) {
+    super(problems.length > 0 ? `${message}:\n${problems.map((p) => `  ${p}`).join('\n')}` : message);
+  }
+}
+
+interface PolicyInfo {
+  readonly text: string;
+  readonly annotations: Readonly<Record<string, string>>;
+}
+
+export class PolicyEngine {
+  /** A short content hash of the policy set, recorded with every decision. */
+  readonly version: string;
+  private readonly setId: string;
+  private readonly setWithoutApprovalsId: string;
+
+  private constructor(
+    private readonly policies: ReadonlyMap<string, PolicyInfo>,
+    readonly text: string,
+  ) {
+    this.version = createHash('sha256').update(text).digest('hex').slice(0, 12);
+    this.setId = `warden-${this.version}`;
+    this.setWithoutApprovalsId = `warden-${this.version}-without-approvals`;
+    const all = Object.fromEntries([...policies].map(([id, policy]) => [id, policy.text]));
+    const withoutApprovals = Object.fromEntries([...policies].filter(([, policy]) => policy.annotations.approval === undefined).map(([id, policy]) => [id, policy.text]));
+    ensure(cedar.preparsePolicySet(this.setId, { staticPolicies: all }), 'the policy set does not parse');
+    ensure(cedar.preparsePolicySet(this.setWithoutApprovalsId, { staticPolicies: withoutApprovals }), 'the policy set does not parse');
+  }
+
+  /** Parses and validates a policy set against the schema; throws PolicyError naming each problem. */
+  static load(policyText: string, schemaText: string): PolicyEngine {
+    const parts = cedar.policySetTextToParts(policyText);
+    if (parts.type === 'failure') throw new PolicyError('the policy set does not parse', parts.errors.map(describe));
+    const policies = new Map<string, PolicyInfo>();
+    parts.policies.forEach((text, index) => {
+      const json = cedar.policyToJson(text);
+      const annotations = json.type === 'success' ? ((json.json.annotations ?? {}) as Record<string, string>) : {};
+      const id = annotations.id ?? `policy${index}`;
+      if (policies.has(id)) throw new PolicyError(`two policies have the id "${id}"`, []);
+      policies.set(id, { text, annotations });
+    });
+    const staticPolicies = Object.fromEntries([...policies].map(([id, policy]) => [id, policy.text]));
+    const validation = cedar.validate({ schema: schemaText, policies: { staticPolicies }, validationSettings: { mode: 'strict' } });
+    if (validation.type === 'failure') throw new PolicyError('the policy set cannot be validated', validation.errors.map(describe));
+    if (validation.validationErrors.length > 0) {
+      throw new PolicyError('the policy set does not match the Warden schema', validation.validationErrors.map((e) => `${e.policyId}: ${describe(e.error)}`));
+    }
+    return new PolicyEngine(policies, policyText);
+  }
+
+  get policyIds(): string[] {
+    return [...this.policies.keys()];
+  }
+
+  decide(request: PolicyRequest): PolicyDecision {
+    const first = this.evaluate(this.setId, request);
+    if ('failure' in first) return { outcome: 'deny', policies: first.policies, reason: first.failure };
+    if (first.decision === 'allow') return { outcome: 'allow', policies: first.reasons, reason: `allowed by ${first.reasons.join(', ')}` };
+    const forbids = first.reasons;
+    if (forbids.length === 0) return { outcome: 'deny', policies: [], reason: `no policy permits ${request.action} on ${request.resource.type.toLowerCase()} ${request.resource.id}` };
+    const approvals = forbids.map((id) => this.policies.get(id)?.annotations.approval);
+    if (approvals.every((reason) => reason !== undefined)) {
+      const second = this.evaluate(this.setWithoutApprovalsId, request);
+      if (!('failure' in second) && second.decision === 'allow') return { outcome: 'approval', policies: forbids, reason: approvals.join('; ') };
+    }
+    const reasons = forbids.map((id) => this.policies.get(id)?.annotations.reason ?? this.policies.get(id)?.annotations.approval ?? `forbidden by ${id}`);
+    return { outcome: 'deny', policies: forbids, reason: `${reasons.join('; ')} (policy ${forbids.join(', ')})` };
+  }
+
+  private evaluate(setId: string, request: PolicyRequest): { decision: 'allow' | 'deny'; reasons: string[] } | { failure: string; policies: string[] } {
+    const { principal, entities } = principalEntities(request.identity);
+    const resource = { type: `Warden::${request.resource.type}`, id: request.resource.id };
+    const answer = cedar.statefulIsAuthorized({
+      principal,
+      action: { type: 'Warden::Action', id: request.action },
+      resource,
+      context: request.context,
+      preparsedPolicySetId: setId,
+      entities: [...entities, { uid: resource, attrs: request.resource.type === 'Connection' ? { kind: 'postgres' } : {}, parents: [] }],
+    });
+    if (answer.type === 'failure') return { failure: `the policy engine refused the request: ${answer.errors.map(describe).join('; ')}`, policies: [] };
+    const { errors, reason } = answer.response.diagnostics;
+    if (errors.length > 0) {
+      return { failure: `policy ${errors.map((e) => `${e.policyId} failed to evaluate (${describe(e.error)})`).join('; ')}`, policies: errors.map((e) => e.policyId) };
+    }
+    return { decision: answer.response.decision, reasons: reason };
+  }
+}
+
+/** The principal and its groups: a User when nobody acted on anyone's behalf, else the innermost Agent. */
+function principalEntities(identity: IdentityChain): { principal: cedar.EntityUid; entities: cedar.Entities } {
+  const groups = identity.groups.map((group) => ({ type: 'Warden::Group', id: group }));
+  const depth = identity.act.length;
+  const actor = identity.act.at(-1);
+  const principal = actor ? { type: 'Warden::Agent', id: actor.sub } : { type: 'Warden::User', id: identity.sub };
+  const attrs: Record<string, cedar.CedarValueJson> = { sub: actor?.sub ?? identity.sub, chain: identity.chain, depth, ...(actor ? { root: identity.sub } : {}) };
+  return {
+    principal,
+    entities: [{ uid: principal, attrs, parents: groups }, ...groups.map((uid) => ({ uid, attrs: {}, parents: [] }))],
+  };
+}
+
+function ensure(answer: cedar.CheckParseAnswer, message: string): void {
+  if (answer.type === 'failure') throw new PolicyError(message, answer.errors.map(describe));
+}
+
+function describe(error: cedar.DetailedError): string {
+  return error.help ? `${error.message} (${error.help})` : error.message;
+}
