@@ -9,6 +9,7 @@ import { ConfigError, loadConfig } from './config-file.js';
 import { requestToken } from './token.js';
 import { up } from './up.js';
 import { verifyLiveLog } from './verify.js';
+import { loadConfiguredPolicy, testPolicy } from './policy.js';
 import { proveEntry } from './proof.js';
 import { integrateAndCheckpoint } from './checkpoint.js';
 import type { LogReport } from '../core/ledger/log-verify.js';
@@ -120,6 +121,53 @@ program
       console.log(checkpoint.signed ? 'signed a new checkpoint:' : 'the tree has not grown; the latest checkpoint is:');
       console.log(checkpoint.note.trimEnd());
     }
+  });
+
+const policy = program.command('policy').description('check and try the Cedar policy set');
+
+policy
+  .command('validate')
+  .description('check the policy set against the Warden schema')
+  .option('--file <file>', 'a policy file (default: policy.file from the config, or the shipped set)')
+  .option('--json', 'print the result as JSON')
+  .action(async (options: { file?: string; json?: boolean }) => {
+    const loaded = await loadConfig(program.opts<{ config?: string }>().config);
+    const { engine, file } = await loadConfiguredPolicy(loaded, options.file);
+    if (options.json) console.log(JSON.stringify({ valid: true, file, version: engine.version, policies: engine.policyIds }, null, 2));
+    else console.log(`${file}: valid, ${engine.policyIds.length} policies, version ${engine.version}`);
+  });
+
+policy
+  .command('test')
+  .description('decide a SQL statement (or, with --ssh, a shell command) as the gateway would, and show the facts and the deciding policies')
+  .argument('<command>', 'the SQL or shell command to decide')
+  .requiredOption('--as <name>', 'the identity (subject)')
+  .requiredOption('--connection <name>', 'the connection (or host, with --ssh)')
+  .option('--groups <list>', 'comma-separated groups', '')
+  .option('--acting <agents>', 'comma-separated agents acting for the identity, outermost first')
+  .option('--ssh', 'decide a shell command for ssh exec')
+  .option('--file <file>', 'a policy file (default: policy.file from the config, or the shipped set)')
+  .option('--json', 'print the result as JSON')
+  .action(async (command: string, options: { as: string; connection: string; groups: string; acting?: string; ssh?: boolean; file?: string; json?: boolean }) => {
+    const loaded = await loadConfig(program.opts<{ config?: string }>().config);
+    const list = (text: string | undefined) => (text ?? '').split(',').map((item) => item.trim()).filter(Boolean);
+    const result = await testPolicy(
+      loaded,
+      { as: options.as, groups: list(options.groups), actors: list(options.acting), connection: options.connection, ssh: options.ssh ?? false, ...(options.file ? { file: options.file } : {}) },
+      command,
+    );
+    if (options.json) console.log(JSON.stringify(result, null, 2));
+    else {
+      console.log(`${result.outcome.toUpperCase()} (policy version ${result.policyVersion})`);
+      for (const statement of result.statements) {
+        console.log(`\n${statement.text}`);
+        console.log(`  ${statement.decision.outcome}: ${statement.decision.reason}`);
+        console.log(`  deciding policies: ${statement.decision.policies.join(', ') || '(none)'}`);
+        console.log(`  facts: ${JSON.stringify(statement.facts)}`);
+      }
+    }
+    // Exit codes: 0 allow, 1 deny, 4 approval.
+    process.exitCode = result.outcome === 'allow' ? 0 : result.outcome === 'deny' ? 1 : 4;
   });
 
 function printReport(report: LogReport): void {

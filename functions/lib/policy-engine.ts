@@ -13,6 +13,8 @@ import type { IdentityChain } from '../../core/ledger/entry.js';
 
 export type Outcome = 'allow' | 'deny' | 'approval';
 
+const MAX_CACHED_DECISIONS = 10_000;
+
 export interface PolicyDecision {
   readonly outcome: Outcome;
   /** Ids of the policies that decided: the permits for an allow, the forbids for a deny or an approval. */
@@ -47,6 +49,7 @@ export class PolicyEngine {
   readonly version: string;
   private readonly setId: string;
   private readonly setWithoutApprovalsId: string;
+  private readonly decisions = new Map<string, PolicyDecision>();
 
   private constructor(
     private readonly policies: ReadonlyMap<string, PolicyInfo>,
@@ -86,7 +89,21 @@ export class PolicyEngine {
     return [...this.policies.keys()];
   }
 
+  /**
+   * Decisions are a pure function of the request and this (immutable) policy set, so they are
+   * memoized: an agent repeating a statement shape pays for the WASM round trip once.
+   */
   decide(request: PolicyRequest): PolicyDecision {
+    const key = JSON.stringify([request.identity.sub, request.identity.groups, request.identity.act, request.identity.chain, request.action, request.resource, request.context]);
+    const cached = this.decisions.get(key);
+    if (cached) return cached;
+    const decision = this.decideUncached(request);
+    if (this.decisions.size >= MAX_CACHED_DECISIONS) this.decisions.delete(this.decisions.keys().next().value!);
+    this.decisions.set(key, decision);
+    return decision;
+  }
+
+  private decideUncached(request: PolicyRequest): PolicyDecision {
     const first = this.evaluate(this.setId, request);
     if ('failure' in first) return { outcome: 'deny', policies: first.policies, reason: first.failure };
     if (first.decision === 'allow') return { outcome: 'allow', policies: first.reasons, reason: `allowed by ${first.reasons.join(', ')}` };

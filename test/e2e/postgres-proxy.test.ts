@@ -2,6 +2,7 @@
  * End to end: a real PostgreSQL, the real `warden up`, real psql and node-postgres clients.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { createServer, connect, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -232,6 +233,16 @@ when { context has tablesRead && (context.tablesRead.contains("secrets") || cont
       ],
     );
     assert.match(bobs[1]!.digest, /^[0-9a-f]{64}$/);
+    // Each decision names the policy version and the policies that decided it.
+    const drop = bobs.find((e) => e.data.text === 'DROP TABLE customers')!;
+    assert.deepEqual(drop.data.policies, ['no-schema-changes']);
+    assert.equal(drop.data.action, 'sql:ddl');
+    assert.deepEqual(bobs[1]!.data.policies, ['read-and-write-data']);
+    const snapshot = (await ledger()).map((e) => JSON.parse(e.entry) as { type: string; data: { policy?: { version: string; sha256: string; text: string } } }).find((e) => e.type === 'config.snapshot');
+    const policyText = await readFile(join(caDir, 'policies.cedar'), 'utf8');
+    assert.equal(snapshot?.data.policy?.text, policyText);
+    assert.equal(snapshot?.data.policy?.sha256, createHash('sha256').update(policyText).digest('hex'));
+    assert.equal(drop.data.policyVersion, snapshot?.data.policy?.version);
     const everything = JSON.stringify(await ledger());
     assert.ok(!everything.includes(secretLiteral), 'a literal reached the ledger');
   });
@@ -505,7 +516,6 @@ when { context has tablesRead && (context.tablesRead.contains("secrets") || cont
     assert.match(tampered.stdout, /latest checkpoint in the store: checkpoint-mismatch/);
 
     // Re-hashing the edited entry does not help: the next entry's link breaks instead.
-    const { createHash } = await import('node:crypto');
     const rehash = createHash('sha256').update(edited).digest('hex');
     await client.send(new UpdateItemCommand({ TableName: 'warden-ledger', Key: key, UpdateExpression: 'SET #h = :h', ExpressionAttributeNames: { '#h': 'hash' }, ExpressionAttributeValues: { ':h': { S: rehash } } }));
     const relinked = await warden.cli(['verify', '--json']);
