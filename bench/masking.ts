@@ -15,24 +15,14 @@
 import { parseArgs } from 'node:util';
 import { contentDetectors } from '../core/masking/detectors.js';
 import { maskBytes, maskText } from '../core/masking/mask-text.js';
+import { mulberry32 } from '../test/helpers/prng.js';
 
 const { values } = parseArgs({ options: { mb: { type: 'string', default: '50' }, seconds: { type: 'string', default: '3' } } });
 const CORPUS_BYTES = Number(values.mb) * 1e6;
 const SECONDS = Number(values.seconds);
 
-/** mulberry32: a small seeded PRNG, so every run masks the same corpus. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const random = prng(20261126);
+// A seeded PRNG, so every run masks the same corpus.
+const random = mulberry32(20261126);
 const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
 const int = (low: number, high: number) => low + Math.floor(random() * (high - low + 1));
 const pad = (n: number, width: number) => String(n).padStart(width, '0');

@@ -6,7 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { CliError } from './cli-support.js';
 import { ConfigError, loadConfig } from './config-file.js';
-import { requestToken } from './token.js';
+import { describeToken, exchangeForAgent, requestToken } from './token.js';
 import { up } from './up.js';
 import { verifyLiveLog } from './verify.js';
 import { loadConfiguredPolicy, testPolicy } from './policy.js';
@@ -61,6 +61,36 @@ program
     const groups = options.groups.split(',').map((g) => g.trim()).filter(Boolean);
     const response = await requestToken(loaded, { as: options.as, groups, audience: options.audience ?? [] });
     console.log(options.json ? JSON.stringify(response, null, 2) : response.access_token);
+  });
+
+program
+  .command('exchange')
+  .description('for agents starting agents: exchange a Warden token for a narrower child token acted on by AGENT')
+  .requiredOption('--token <token>', 'the parent Warden token (or - to read it from stdin)')
+  .requiredOption('--as <agent>', 'the agent that will act with the child token')
+  .option('--audience <connection...>', 'connections the child may open (default: the parent\'s)')
+  .option('--scope <scope>', "the child's scope (default: the parent's)")
+  .option('--json', 'print the whole token response as JSON')
+  .action(async (options: { token: string; as: string; audience?: string[]; scope?: string; json?: boolean }) => {
+    const loaded = await loadConfig(program.opts<{ config?: string }>().config);
+    const token = options.token === '-' ? (await readStdin()).trim() : options.token;
+    const response = await exchangeForAgent(loaded, { token, as: options.as, audience: options.audience ?? [], ...(options.scope ? { scope: options.scope } : {}) });
+    console.log(options.json ? JSON.stringify(response, null, 2) : response.access_token);
+  });
+
+program
+  .command('whoami')
+  .description('show who a Warden token speaks for: the root identity, the agents acting, the chain, audience and expiry')
+  .requiredOption('--token <token>', 'a Warden token (or - to read it from stdin)')
+  .option('--json', 'print the claims as JSON')
+  .action(async (options: { token: string; json?: boolean }) => {
+    const token = options.token === '-' ? (await readStdin()).trim() : options.token;
+    const claims = describeToken(token);
+    if (options.json) console.log(JSON.stringify(claims, null, 2));
+    else {
+      console.log(`${claims.sub}${claims.actors.length > 0 ? ` ← ${claims.actors.join(' ← ')}` : ''} (chain ${claims.chain})`);
+      console.log(`groups: ${claims.groups.join(', ') || '(none)'}; may open: ${claims.aud.join(', ')}; scope: ${claims.scope}; expires ${claims.expiresAt}`);
+    }
   });
 
 program
@@ -169,6 +199,12 @@ policy
     // Exit codes: 0 allow, 1 deny, 4 approval.
     process.exitCode = result.outcome === 'allow' ? 0 : result.outcome === 'deny' ? 1 : 4;
   });
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
 
 function printReport(report: LogReport): void {
   if (report.ok) {

@@ -48,6 +48,8 @@ export const wardenConfigSchema = z.strictObject({
       issuer: z.string().min(1).default('warden'),
       /** Warden tokens live at most 15 minutes (DESIGN.md, invariant 5). */
       ttlSeconds: z.number().int().min(30).max(900).default(900),
+      /** How many agents may act in one chain (user → agent → agent …); deeper exchanges are refused. */
+      maxDepth: z.number().int().min(1).max(16).default(4),
     })
     .prefault({}),
   identity: z

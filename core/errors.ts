@@ -8,6 +8,7 @@ export type WardenErrorCode =
   | 'TOKEN_EXPIRED'
   | 'FOREIGN_TOKEN'
   | 'WRONG_AUDIENCE'
+  | 'INVALID_SCOPE'
   | 'UNKNOWN_CONNECTION'
   | 'UNKNOWN_SESSION'
   | 'SESSION_ENDED'

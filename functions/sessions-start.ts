@@ -22,7 +22,7 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredRe
       throw new WardenError('UNKNOWN_CONNECTION', `no connection named "${request.connection}"; use one of: ${known}`);
     }
     const claims = await tokens.verify(request.token, request.connection);
-    const identity: IdentityChain = { sub: claims.sub, groups: claims.groups, chain: claims.chain, act: [] };
+    const identity: IdentityChain = { sub: claims.sub, groups: claims.groups, chain: claims.chain, act: claims.act };
     const sessionId = randomUUID();
     const time = new Date(now()).toISOString();
     const expiresAt = new Date(claims.exp * 1000).toISOString();

@@ -5,9 +5,11 @@
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { z } from 'zod';
-import { WardenError } from '../core/errors.js';
+import { decodeJwt } from 'jose';
+import { WardenError, type WardenErrorCode } from '../core/errors.js';
 import { apiErrors, json, rawBody, type ErrorFormat } from './lib/http.js';
-import { getRuntime } from './lib/runtime.js';
+import { getRuntime, type Runtime } from './lib/runtime.js';
+import type { IssueRequest } from './lib/tokens.js';
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
@@ -21,6 +23,8 @@ const exchangeSchema = z.object({
   requested_token_type: z.literal(JWT_TOKEN_TYPE).optional(),
   audience: z.array(z.string()).optional(),
   scope: z.string().optional(),
+  actor_token: z.string().min(1).max(16_384).optional(),
+  actor_token_type: z.enum(subjectTokenTypes).optional(),
 });
 
 /** RFC 8693 §2.1 sends application/x-www-form-urlencoded; JSON is accepted too for scripts. */
@@ -46,10 +50,18 @@ function readExchange(event: APIGatewayProxyEventV2): z.infer<typeof exchangeSch
   return parsed.data;
 }
 
+const oauthErrorCode: Partial<Record<WardenErrorCode, string>> = {
+  INVALID_REQUEST: 'invalid_request',
+  INVALID_SCOPE: 'invalid_scope',
+  WRONG_AUDIENCE: 'invalid_target',
+  CONTROL_PLANE_UNAVAILABLE: 'temporarily_unavailable',
+  STORE_UNAVAILABLE: 'temporarily_unavailable',
+};
+
 /** RFC 6749 §5.2 (with RFC 8693 §2.2.2's invalid_target): every error is a 400, except a failure of the control plane itself. */
 const oauthErrors: ErrorFormat = {
   body: (error) => ({
-    error: error.code === 'INVALID_REQUEST' ? 'invalid_request' : error.code === 'WRONG_AUDIENCE' ? 'invalid_target' : error.code === 'CONTROL_PLANE_UNAVAILABLE' || error.code === 'STORE_UNAVAILABLE' ? 'temporarily_unavailable' : 'invalid_grant',
+    error: oauthErrorCode[error.code] ?? 'invalid_grant',
     error_description: error.message,
   }),
   status: (error) => (error.code === 'CONTROL_PLANE_UNAVAILABLE' || error.code === 'STORE_UNAVAILABLE' ? 503 : 400),
@@ -60,22 +72,8 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredRe
   .handler(async (event) => {
     const runtime = getRuntime();
     const request = readExchange(event);
-    if (!runtime.devIssuer) {
-      throw new WardenError('INVALID_TOKEN', 'no identity issuer is configured: enable identity.devIssuer or configure an OIDC issuer');
-    }
-    const identity = await runtime.devIssuer.verify(request.subject_token);
-    const connections = Object.keys(runtime.config.connections);
-    const audience = request.audience ?? connections;
-    const unknown = audience.filter((name) => !connections.includes(name));
-    if (unknown.length > 0) {
-      throw new WardenError('WRONG_AUDIENCE', `unknown connection(s) in audience: ${unknown.join(', ')}; known: ${connections.join(', ') || '(none)'}`);
-    }
-    const { token, claims } = await runtime.tokens.issue({
-      sub: identity.sub,
-      groups: identity.groups,
-      audience,
-      scope: request.scope ?? DEFAULT_SCOPE,
-    });
+    const issued = isWardenToken(request.subject_token, runtime.tokens.issuer) ? await delegate(runtime, request) : await exchangeIdentity(runtime, request);
+    const { token, claims } = await runtime.tokens.issue(issued);
     return json(200, {
       access_token: token,
       issued_token_type: JWT_TOKEN_TYPE,
@@ -84,3 +82,58 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredRe
       scope: claims.scope,
     });
   });
+
+type Exchange = z.infer<typeof exchangeSchema>;
+
+/** A person or workload's identity token becomes the root of a new chain. */
+async function exchangeIdentity(runtime: Runtime, request: Exchange): Promise<IssueRequest> {
+  const identity = await verifyIdentity(runtime, request.subject_token);
+  const connections = Object.keys(runtime.config.connections);
+  const audience = request.audience ?? connections;
+  const unknown = audience.filter((name) => !connections.includes(name));
+  if (unknown.length > 0) {
+    throw new WardenError('WRONG_AUDIENCE', `unknown connection(s) in audience: ${unknown.join(', ')}; known: ${connections.join(', ') || '(none)'}`);
+  }
+  return { sub: identity.sub, groups: identity.groups, audience, scope: request.scope ?? DEFAULT_SCOPE };
+}
+
+/**
+ * RFC 8693 delegation: the subject token is a Warden token (the parent), the actor token
+ * names the agent that will act. The child keeps the root subject and the chain id, gains
+ * one level of `act`, and may only narrow audience, scope and lifetime.
+ */
+async function delegate(runtime: Runtime, request: Exchange): Promise<IssueRequest> {
+  const parent = await runtime.tokens.verify(request.subject_token);
+  if (!request.actor_token) {
+    throw new WardenError('INVALID_REQUEST', 'exchanging a Warden token needs an actor_token that identifies the agent which will act (RFC 8693 §2.1)');
+  }
+  const actor = await verifyIdentity(runtime, request.actor_token);
+  const depth = parent.act.length + 1;
+  if (depth > runtime.config.tokens.maxDepth) {
+    throw new WardenError('INVALID_TOKEN', `the chain would be ${depth} agents deep; the maximum is ${runtime.config.tokens.maxDepth}`);
+  }
+  const audience = request.audience ?? parent.aud;
+  const wider = audience.filter((name) => !parent.aud.includes(name));
+  if (wider.length > 0) throw new WardenError('WRONG_AUDIENCE', `audience may only narrow: the parent token cannot open ${wider.join(', ')}`);
+  const parentScopes = parent.scope.split(' ').filter(Boolean);
+  const scope = request.scope ?? parent.scope;
+  const extra = scope.split(' ').filter((s) => s && !parentScopes.includes(s));
+  if (extra.length > 0) throw new WardenError('INVALID_SCOPE', `scope may only narrow: the parent token does not have ${extra.join(', ')}`);
+  return { sub: parent.sub, groups: parent.groups, audience, scope, delegation: { parent, actor: actor.sub } };
+}
+
+function verifyIdentity(runtime: Runtime, token: string) {
+  if (!runtime.devIssuer) {
+    throw new WardenError('INVALID_TOKEN', 'no identity issuer is configured: enable identity.devIssuer or configure an OIDC issuer');
+  }
+  return runtime.devIssuer.verify(token);
+}
+
+/** Decided on the unverified issuer only to pick the verification path; each path verifies fully. */
+function isWardenToken(token: string, issuer: string): boolean {
+  try {
+    return decodeJwt(token).iss === issuer;
+  } catch {
+    return false;
+  }
+}

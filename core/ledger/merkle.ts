@@ -85,42 +85,76 @@ export class MerkleTreeBuilder {
 
 /** RFC 9162 §2.1.1: MTH(D[0:size]) in size - 1 node hashes, iteratively. */
 export function rootFromLeafHashes(leafHashes: readonly Uint8Array[], size: number = leafHashes.length): Buffer {
-  requireTreeSize(leafHashes, size);
+  requireSizeWithin(leafHashes, size);
   return rangeRoot(leafHashes, 0, size);
 }
 
 /** RFC 9162 §2.1.3.1: PATH(index, D[0:size]), ordered from the leaf's sibling up to the root's child. */
 export function inclusionProof(leafHashes: readonly Uint8Array[], index: number, size: number): Buffer[] {
-  requireTreeSize(leafHashes, size);
+  requireSizeWithin(leafHashes, size);
+  return inclusionProofRanges(index, size).map(([start, end]) => rangeRoot(leafHashes, start, end));
+}
+
+/** RFC 9162 §2.1.4.1: PROOF(size1, D[0:size2]); empty when size1 = size2; requires 0 < size1 <= size2. */
+export function consistencyProof(leafHashes: readonly Uint8Array[], size1: number, size2: number): Buffer[] {
+  requireSizeWithin(leafHashes, size2);
+  return consistencyProofRanges(size1, size2).map(([start, end]) => rangeRoot(leafHashes, start, end));
+}
+
+/** The leaves D[start:end] of a tree, as a half-open range of leaf indexes. */
+export type LeafRange = [start: number, end: number];
+
+/**
+ * RFC 9162 §2.1.3.1: the leaf ranges whose MTH, in this order, are PATH(index, D[0:size]): the leaf's
+ * sibling first, the root's child last. Every range is a subtree of the tree (see tiles.ts tiledRangeHash).
+ * Requires 0 <= index < size. For n > 1 and k the largest power of two smaller than n:
+ *
+ *   PATH(m, D[n]) = PATH(m, D[0:k]) : MTH(D[k:n])      for m < k
+ *   PATH(m, D[n]) = PATH(m - k, D[k:n]) : MTH(D[0:k])  for m >= k
+ *
+ * so the walk goes down from the root, records the sibling of the half holding the leaf at each step,
+ * and reverses the list at the end.
+ */
+export function inclusionProofRanges(index: number, size: number): LeafRange[] {
+  requireTreeSize(size);
   if (!isNonNegativeSafeInteger(index) || index >= size) {
     throw new RangeError(`leaf index ${index} is not below tree size ${size}`);
   }
-  // Walk down from the root; each step records the sibling subtree and keeps the half holding the leaf.
-  const siblingsTopDown: Buffer[] = [];
+  const siblingsTopDown: LeafRange[] = [];
   let begin = 0;
   let end = size;
   while (end - begin > 1) {
     const split = begin + largestPowerOfTwoBelow(end - begin);
     if (index < split) {
-      siblingsTopDown.push(rangeRoot(leafHashes, split, end));
+      siblingsTopDown.push([split, end]);
       end = split;
     } else {
-      siblingsTopDown.push(rangeRoot(leafHashes, begin, split));
+      siblingsTopDown.push([begin, split]);
       begin = split;
     }
   }
   return siblingsTopDown.reverse();
 }
 
-/** RFC 9162 §2.1.4.1: PROOF(size1, D[0:size2]); empty when size1 = size2; requires 0 < size1 <= size2. */
-export function consistencyProof(leafHashes: readonly Uint8Array[], size1: number, size2: number): Buffer[] {
-  requireTreeSize(leafHashes, size2);
+/**
+ * RFC 9162 §2.1.4.1: the leaf ranges whose MTH, in this order, are PROOF(size1, D[0:size2]); none when
+ * size1 = size2. Every range is a subtree of the tree. Requires 0 < size1 <= size2. PROOF(m, D[n]) is
+ * SUBPROOF(m, D[n], true), and for m < n and k the largest power of two smaller than n:
+ *
+ *   SUBPROOF(m, D[m], true)  = {}
+ *   SUBPROOF(m, D[m], false) = {MTH(D[m])}
+ *   SUBPROOF(m, D[n], b) = SUBPROOF(m, D[0:k], b) : MTH(D[k:n])          for m <= k
+ *   SUBPROOF(m, D[n], b) = SUBPROOF(m - k, D[k:n], false) : MTH(D[0:k])  for m > k
+ *
+ * Each level of the recursion appends one range after its subproof, so the walk collects those
+ * top-down and reverses them after the terminal element.
+ */
+export function consistencyProofRanges(size1: number, size2: number): LeafRange[] {
+  requireTreeSize(size2);
   if (!isNonNegativeSafeInteger(size1) || size1 === 0 || size1 > size2) {
     throw new RangeError(`consistency proofs need 0 < size1 <= size2, got ${size1} and ${size2}`);
   }
-  // Iterative SUBPROOF(m, D[begin:end], b): the recursion appends one subtree hash per level,
-  // so collect those top-down and reverse them after the terminal element.
-  const appendedTopDown: Buffer[] = [];
+  const appendedTopDown: LeafRange[] = [];
   let begin = 0;
   let end = size2;
   let m = size1;
@@ -128,17 +162,17 @@ export function consistencyProof(leafHashes: readonly Uint8Array[], size1: numbe
   while (m !== end - begin) {
     const k = largestPowerOfTwoBelow(end - begin);
     if (m <= k) {
-      appendedTopDown.push(rangeRoot(leafHashes, begin + k, end));
+      appendedTopDown.push([begin + k, end]);
       end = begin + k;
     } else {
-      appendedTopDown.push(rangeRoot(leafHashes, begin, begin + k));
+      appendedTopDown.push([begin, begin + k]);
       begin += k;
       m -= k;
       startsFromOldRoot = false;
     }
   }
-  const proof = startsFromOldRoot ? [] : [rangeRoot(leafHashes, begin, end)];
-  return proof.concat(appendedTopDown.reverse());
+  const ranges: LeafRange[] = startsFromOldRoot ? [] : [[begin, end]];
+  return ranges.concat(appendedTopDown.reverse());
 }
 
 /** RFC 9162 §2.1.3.2: verifies an inclusion proof; false (never throws) on any malformed input. */
@@ -239,7 +273,7 @@ function rootOfRange(subtreeRoots: readonly Uint8Array[]): Buffer {
   return root;
 }
 
-function requireTreeSize(leafHashes: readonly Uint8Array[], size: number): void {
+function requireSizeWithin(leafHashes: readonly Uint8Array[], size: number): void {
   if (!isNonNegativeSafeInteger(size) || size > leafHashes.length) {
     throw new RangeError(`tree size ${size} is not between 0 and the ${leafHashes.length} leaf hashes given`);
   }
@@ -250,11 +284,20 @@ function requireHash(value: Uint8Array): Uint8Array {
   return value;
 }
 
-function isNonNegativeSafeInteger(value: unknown): value is number {
+// Validation shared with tiles.ts.
+
+/** Throws a RangeError unless `size` can be a tree size (trees hold at most 2^53 - 1 leaves). */
+export function requireTreeSize(size: number): void {
+  if (!isNonNegativeSafeInteger(size)) throw new RangeError(`tree size ${size} is not a non-negative safe integer`);
+}
+
+/** Whether `value` can be a tree size, leaf index or node index: an integer in [0, 2^53 - 1]. */
+export function isNonNegativeSafeInteger(value: unknown): value is number {
   return Number.isSafeInteger(value) && (value as number) >= 0;
 }
 
-function isHash(value: unknown): value is Uint8Array {
+/** Whether `value` is a hash: HASH_SIZE bytes. */
+export function isHash(value: unknown): value is Uint8Array {
   return value instanceof Uint8Array && value.length === HASH_SIZE;
 }
 

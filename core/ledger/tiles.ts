@@ -1,11 +1,23 @@
-import { HASH_SIZE, MerkleTreeBuilder, emptyRoot, rootFromLeafHashes } from './merkle.js';
+import {
+  HASH_SIZE,
+  MerkleTreeBuilder,
+  consistencyProofRanges,
+  emptyRoot,
+  inclusionProofRanges,
+  isHash,
+  isNonNegativeSafeInteger,
+  requireTreeSize,
+  rootFromLeafHashes,
+  type LeafRange,
+} from './merkle.js';
 
 // RFC 9162 Merkle tree hashes stored as tiles in the layout of C2SP tlog-tiles (c2sp.org/tlog-tiles).
 // A tile at level L, index N holds the hashes of nodes N*256 .. N*256+255 at height 8L, i.e. the bottom
 // row of one height-8 subtree; level 0 holds leaf hashes. Only complete (perfect) subtrees are stored,
 // so a tile on the right edge is partial and only grows by appending. Pure math: storage sits behind
-// TileReader. Like merkle.ts, sizes and indexes are numbers up to 2^53 - 1 and no 32-bit bitwise
-// operators are used.
+// TileReader. The proofs take their RFC 9162 walks from merkle.ts (inclusionProofRanges,
+// consistencyProofRanges) and hash each range from tiles. Like merkle.ts, sizes and indexes are numbers
+// up to 2^53 - 1 and no 32-bit bitwise operators are used.
 
 export const TILE_HEIGHT = 8;
 export const TILE_WIDTH = 256;
@@ -37,14 +49,14 @@ export function tileKey(id: TileId): string {
 /** c2sp.org/tlog-tiles: how many hashes tile `id` holds at `treeSize` (0 if it does not exist yet, 256 if full). */
 export function tileWidthAt(id: TileId, treeSize: number): number {
   requireTileId(id);
-  requireSize(treeSize);
+  requireTreeSize(treeSize);
   const complete = nodesAtLevel(treeSize, id.level) - id.index * TILE_WIDTH;
   return Math.min(Math.max(complete, 0), TILE_WIDTH);
 }
 
 /** The partial (width 1..255) right-edge tiles at `size`, lowest level first: what computeTileUpdates needs. */
 export function edgeTileIds(size: number): TileId[] {
-  requireSize(size);
+  requireTreeSize(size);
   const ids: TileId[] = [];
   for (let level = 0, count = size; count > 0; level++, count = Math.floor(count / TILE_WIDTH)) {
     if (count % TILE_WIDTH !== 0) ids.push({ level, index: Math.floor(count / TILE_WIDTH) });
@@ -62,9 +74,11 @@ export function computeTileUpdates(
   edgeTiles: ReadonlyMap<string, Buffer[]>,
   newLeafHashes: readonly Buffer[],
 ): { tiles: { id: TileId; hashes: Buffer[] }[]; newSize: number } {
-  requireSize(oldSize);
+  requireTreeSize(oldSize);
   if (newLeafHashes.length > Number.MAX_SAFE_INTEGER - oldSize) throw new RangeError('tree size limit reached');
-  newLeafHashes.forEach((hash, i) => requireHash(hash, `new leaf hash ${i}`));
+  newLeafHashes.forEach((hash, i) => {
+    if (!isHash(hash)) throw new RangeError(`new leaf hash ${i} is not a ${HASH_SIZE}-byte hash`);
+  });
   const tiles: { id: TileId; hashes: Buffer[] }[] = [];
   // Each level's appended nodes are the roots of the tiles one level below that this append fills.
   let appended: readonly Buffer[] = newLeafHashes;
@@ -96,7 +110,7 @@ export async function readNodeHashes(
   treeSize: number,
   nodes: readonly NodeId[],
 ): Promise<Buffer[]> {
-  requireSize(treeSize);
+  requireTreeSize(treeSize);
   const ids: TileId[] = [];
   const slotOfKey = new Map<string, number>();
   const plans = nodes.map((node) => {
@@ -139,71 +153,29 @@ export async function tiledRangeHash(
   start: number,
   end: number,
 ): Promise<Buffer> {
-  requireSize(treeSize);
+  requireTreeSize(treeSize);
   return (await rangeHashes(reader, treeSize, [[start, end]]))[0]!;
 }
 
 /** RFC 9162 §2.1.1: MTH(D[0:treeSize]). */
 export async function tiledRoot(reader: TileReader, treeSize: number): Promise<Buffer> {
-  requireSize(treeSize);
+  requireTreeSize(treeSize);
   if (treeSize === 0) return emptyRoot();
   return (await rangeHashes(reader, treeSize, [[0, treeSize]]))[0]!;
 }
 
 /** RFC 9162 §2.1.3.1: PATH(index, D[0:treeSize]), leaf's sibling first; equals merkle.ts inclusionProof. */
 export async function tiledInclusionProof(reader: TileReader, index: number, treeSize: number): Promise<Buffer[]> {
-  requireSize(treeSize);
-  if (!isNonNegativeSafeInteger(index) || index >= treeSize) {
-    throw new RangeError(`leaf index ${index} is not below tree size ${treeSize}`);
-  }
-  const siblingsTopDown: Range[] = [];
-  let begin = 0;
-  let end = treeSize;
-  while (end - begin > 1) {
-    const split = begin + largestPowerOfTwoBelow(end - begin);
-    if (index < split) {
-      siblingsTopDown.push([split, end]);
-      end = split;
-    } else {
-      siblingsTopDown.push([begin, split]);
-      begin = split;
-    }
-  }
-  return rangeHashes(reader, treeSize, siblingsTopDown.reverse());
+  return rangeHashes(reader, treeSize, inclusionProofRanges(index, treeSize));
 }
 
 /** RFC 9162 §2.1.4.1: PROOF(size1, D[0:size2]); requires 0 < size1 <= size2; equals merkle.ts consistencyProof. */
 export async function tiledConsistencyProof(reader: TileReader, size1: number, size2: number): Promise<Buffer[]> {
-  requireSize(size2);
-  if (!isNonNegativeSafeInteger(size1) || size1 === 0 || size1 > size2) {
-    throw new RangeError(`consistency proofs need 0 < size1 <= size2, got ${size1} and ${size2}`);
-  }
-  // The same walk as merkle.ts consistencyProof, collecting ranges instead of hashing leaves.
-  const appendedTopDown: Range[] = [];
-  let begin = 0;
-  let end = size2;
-  let m = size1;
-  let startsFromOldRoot = true;
-  while (m !== end - begin) {
-    const k = largestPowerOfTwoBelow(end - begin);
-    if (m <= k) {
-      appendedTopDown.push([begin + k, end]);
-      end = begin + k;
-    } else {
-      appendedTopDown.push([begin, begin + k]);
-      begin += k;
-      m -= k;
-      startsFromOldRoot = false;
-    }
-  }
-  const ranges: Range[] = startsFromOldRoot ? [] : [[begin, end]];
-  return rangeHashes(reader, size2, ranges.concat(appendedTopDown.reverse()));
+  return rangeHashes(reader, size2, consistencyProofRanges(size1, size2));
 }
 
-type Range = [start: number, end: number];
-
 /** MTH of each aligned range, reading every node they need in one readNodeHashes call. */
-async function rangeHashes(reader: TileReader, treeSize: number, ranges: readonly Range[]): Promise<Buffer[]> {
+async function rangeHashes(reader: TileReader, treeSize: number, ranges: readonly LeafRange[]): Promise<Buffer[]> {
   const nodesPerRange = ranges.map(([start, end]) => perfectSubtrees(start, end, treeSize));
   const hashes = await readNodeHashes(reader, treeSize, nodesPerRange.flat());
   let next = 0;
@@ -260,29 +232,6 @@ function requireTileId(id: TileId): void {
   if (!isNonNegativeSafeInteger(id.level) || !isNonNegativeSafeInteger(id.index)) {
     throw new RangeError(`tile level ${id.level}, index ${id.index} is not a tile`);
   }
-}
-
-function requireSize(size: number): void {
-  if (!isNonNegativeSafeInteger(size)) throw new RangeError(`tree size ${size} is not a non-negative safe integer`);
-}
-
-function requireHash(value: unknown, what: string): void {
-  if (!isHash(value)) throw new RangeError(`${what} is not a ${HASH_SIZE}-byte hash`);
-}
-
-function isNonNegativeSafeInteger(value: unknown): value is number {
-  return Number.isSafeInteger(value) && (value as number) >= 0;
-}
-
-function isHash(value: unknown): value is Uint8Array {
-  return value instanceof Uint8Array && value.length === HASH_SIZE;
-}
-
-/** The k of RFC 9162 §2.1.1: the largest power of two smaller than n (n > 1). */
-function largestPowerOfTwoBelow(n: number): number {
-  let k = 1;
-  while (k * 2 < n) k *= 2;
-  return k;
 }
 
 function smallestPowerOfTwoAtLeast(n: number): number {

@@ -15,6 +15,8 @@ export interface WardenClaims {
   readonly aud: readonly string[];
   /** The root session id of the identity chain. */
   readonly chain: string;
+  /** The agents acting for `sub`, in the order they joined the chain (RFC 8693 `act`, flattened). */
+  readonly act: readonly { readonly sub: string }[];
   readonly scope: string;
   readonly jti: string;
   readonly iat: number;
@@ -26,6 +28,8 @@ export interface IssueRequest {
   readonly groups: readonly string[];
   readonly audience: readonly string[];
   readonly scope: string;
+  /** For a child token: the parent's claims and the agent that will act with it. */
+  readonly delegation?: { readonly parent: WardenClaims; readonly actor: string };
 }
 
 export class TokenService {
@@ -38,18 +42,21 @@ export class TokenService {
 
   async issue(request: IssueRequest): Promise<{ token: string; claims: WardenClaims }> {
     const iat = Math.floor(this.now() / 1000);
+    const parent = request.delegation?.parent;
     const claims: WardenClaims = {
       iss: this.issuer,
       sub: request.sub,
       groups: [...request.groups],
       aud: [...request.audience],
-      chain: randomUUID(),
+      chain: parent?.chain ?? randomUUID(),
+      act: parent ? [...parent.act, { sub: request.delegation!.actor }] : [],
       scope: request.scope,
       jti: randomUUID(),
       iat,
-      exp: iat + this.ttlSeconds,
+      // A child never outlives its parent (invariant 5).
+      exp: Math.min(iat + this.ttlSeconds, parent?.exp ?? Number.POSITIVE_INFINITY),
     };
-    const token = await new SignJWT({ groups: claims.groups, chain: claims.chain, scope: claims.scope })
+    const token = await new SignJWT({ groups: claims.groups, chain: claims.chain, scope: claims.scope, ...(claims.act.length > 0 ? { act: nestActors(claims.act) } : {}) })
       .setProtectedHeader({ alg: 'ES256', kid: this.key.kid, typ: 'JWT' })
       .setIssuer(claims.iss)
       .setSubject(claims.sub)
@@ -61,12 +68,12 @@ export class TokenService {
     return { token, claims };
   }
 
-  /** Checks signature, issuer, expiry and that `connection` is in the audience. */
-  async verify(token: string, connection: string): Promise<WardenClaims> {
+  /** Checks signature, issuer, expiry and, when a connection is given, that it is in the audience. */
+  async verify(token: string, connection?: string): Promise<WardenClaims> {
     const payload = await verifyJwt(token, 'Warden token', () =>
       jwtVerify(token, this.key.publicKey, {
         issuer: this.issuer,
-        audience: connection,
+        ...(connection === undefined ? {} : { audience: connection }),
         algorithms: ['ES256'],
         currentDate: new Date(this.now()),
         requiredClaims: ['sub', 'exp', 'iat', 'jti', 'chain'],
@@ -78,6 +85,7 @@ export class TokenService {
       groups: stringArray(payload.groups),
       aud: stringArray(payload.aud),
       chain: String(payload.chain),
+      act: flattenActors(payload.act),
       scope: typeof payload.scope === 'string' ? payload.scope : '',
       jti: String(payload.jti),
       iat: Number(payload.iat),
@@ -126,4 +134,22 @@ function describeJoseError(error: unknown, what: string): WardenError {
 function stringArray(value: unknown): string[] {
   if (typeof value === 'string') return [value];
   return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
+}
+
+/**
+ * RFC 8693 §4.1: the current actor is the outermost `act`; earlier actors nest inside it.
+ * The chain [a1, a2] (a1 joined first) becomes { sub: a2, act: { sub: a1 } }.
+ */
+function nestActors(actors: readonly { sub: string }[]): Record<string, unknown> {
+  let nested: Record<string, unknown> | undefined;
+  for (const actor of actors) nested = nested ? { sub: actor.sub, act: nested } : { sub: actor.sub };
+  return nested!;
+}
+
+function flattenActors(act: unknown): { sub: string }[] {
+  const actors: { sub: string }[] = [];
+  for (let level = act; typeof level === 'object' && level !== null && typeof (level as { sub?: unknown }).sub === 'string'; level = (level as { act?: unknown }).act) {
+    actors.unshift({ sub: (level as { sub: string }).sub });
+  }
+  return actors;
 }

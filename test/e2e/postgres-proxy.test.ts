@@ -247,6 +247,25 @@ when { context has tablesRead && (context.tablesRead.contains("secrets") || cont
     assert.ok(!everything.includes(secretLiteral), 'a literal reached the ledger');
   });
 
+  it('carries an agent started by an agent, with the whole chain on every entry', async () => {
+    const root = await token('rita');
+    const planner = await warden.cli(['exchange', '--token', root, '--as', 'planner-agent']);
+    assert.equal(planner.code, 0, planner.stderr);
+    const coder = await warden.cli(['exchange', '--token', planner.stdout.trim(), '--as', 'coder-agent', '--audience', 'app']);
+    assert.equal(coder.code, 0, coder.stderr);
+    const whoami = await warden.cli(['whoami', '--token', coder.stdout.trim()]);
+    assert.match(whoami.stdout, /^rita ← planner-agent ← coder-agent \(chain [0-9a-f-]{36}\)/);
+    const result = await psql(coder.stdout.trim(), ['-d', 'app', '-c', 'SELECT 1']);
+    assert.equal(result.code, 0, result.stderr);
+    let entries: { type: string; identity: { sub: string; chain: string; act: { sub: string }[] } }[] = [];
+    for (let tries = 0; tries < 10 && !entries.some((e) => e.type === 'session.end'); tries += 1) {
+      entries = (await ledger()).map((e) => JSON.parse(e.entry) as (typeof entries)[number]).filter((e) => e.identity.sub === 'rita');
+    }
+    assert.deepEqual(new Set(entries.map((e) => e.type)), new Set(['session.start', 'command', 'command.result', 'session.end']));
+    for (const entry of entries) assert.deepEqual(entry.identity.act, [{ sub: 'planner-agent' }, { sub: 'coder-agent' }]);
+    assert.equal(new Set(entries.map((e) => e.identity.chain)).size, 1);
+  });
+
   it('refuses a wrong, expired, foreign-signed or wrong-audience token with a clear message', async () => {
     const good = await token();
     const [, payloadPart] = good.split('.');

@@ -9,7 +9,8 @@ import { SCHEMA_FILE } from '../../functions/lib/policy-files.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { decodeJwt, decodeProtectedHeader } from 'jose';
+import { SignJWT, decodeJwt, decodeProtectedHeader, generateKeyPair } from 'jose';
+import { DEV_ISSUER, DEV_ISSUER_AUDIENCE } from '../../functions/lib/dev-issuer.js';
 import { wardenConfigSchema } from '../../core/config.js';
 import type { AuthorizeResponse, SessionStartResponse } from '../../core/contract.js';
 import { startDynalite, type EmbeddedDynalite } from '../../functions/lib/dynamodb.js';
@@ -48,6 +49,7 @@ describe('control plane over the local HTTP adapter', () => {
     dir = await mkdtemp(join(tmpdir(), 'warden-cp-'));
     store = await startDynalite({});
     const config = wardenConfigSchema.parse({
+      tokens: { maxDepth: 2 },
       connections: {
         app: { kind: 'postgres', host: '127.0.0.1', database: 'app', user: 'u' },
         billing: { kind: 'postgres', host: '127.0.0.1', database: 'billing', user: 'u' },
@@ -105,10 +107,65 @@ describe('control plane over the local HTTP adapter', () => {
       const missingGrant = await exchange({ subject_token: 'x', subject_token_type: 'urn:ietf:params:oauth:token-type:jwt' });
       assert.equal(missingGrant.status, 400);
       assert.equal(missingGrant.body.error, 'invalid_request');
-      const forged = await exchange({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: await wardenToken('mallory'), subject_token_type: 'urn:ietf:params:oauth:token-type:jwt' });
+      // An identity token that claims the development issuer but is signed by another key.
+      const foreignKey = (await generateKeyPair('ES256')).privateKey;
+      const impostor = await new SignJWT({ groups: ['admin'] }).setProtectedHeader({ alg: 'ES256' }).setIssuer(DEV_ISSUER).setAudience(DEV_ISSUER_AUDIENCE).setSubject('mallory').setIssuedAt().setExpirationTime('5m').sign(foreignKey);
+      const forged = await exchange({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: impostor, subject_token_type: 'urn:ietf:params:oauth:token-type:jwt' });
       assert.equal(forged.status, 400);
       assert.equal(forged.body.error, 'invalid_grant');
       assert.match(String(forged.body.error_description), /not issued by this Warden/);
+    });
+  });
+
+  describe('POST /v1/token, agents starting agents', () => {
+    const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+    const child = async (parent: string, agent: string, extra: Record<string, string> = {}) =>
+      exchange({
+        grant_type: EXCHANGE,
+        subject_token: parent,
+        subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+        actor_token: await runtime.devIssuer!.mint({ sub: agent, groups: [] }),
+        actor_token_type: 'urn:ietf:params:oauth:token-type:id_token',
+        ...extra,
+      });
+
+    it('gives a child token that keeps the root and the chain, nests act, and never outlives or outreaches its parent', async () => {
+      const parent = await wardenToken('alice', ['eng']);
+      const parentClaims = decodeJwt(parent);
+      const first = await child(parent, 'planner', { audience: 'billing' });
+      assert.equal(first.status, 200, JSON.stringify(first.body));
+      const firstClaims = decodeJwt(String(first.body.access_token));
+      assert.equal(firstClaims.sub, 'alice');
+      assert.equal(firstClaims.chain, parentClaims.chain);
+      assert.deepEqual(firstClaims.act, { sub: 'planner' });
+      assert.deepEqual(firstClaims.aud, ['billing']);
+      assert.deepEqual(firstClaims.groups, ['eng']);
+      assert.ok(firstClaims.exp! <= parentClaims.exp!);
+      const second = await child(String(first.body.access_token), 'coder');
+      const secondClaims = decodeJwt(String(second.body.access_token));
+      assert.deepEqual(secondClaims.act, { sub: 'coder', act: { sub: 'planner' } });
+      assert.deepEqual(secondClaims.aud, ['billing']);
+      // The session names the whole chain, and the acting agent is the principal.
+      const { status, body } = await post('/v1/sessions', { token: second.body.access_token, connection: 'billing', protocol: 'postgres', client: { address: '', user: 'coder', tls: false } });
+      assert.equal(status, 201);
+      assert.deepEqual((body as unknown as SessionStartResponse).identity.act, [{ sub: 'planner' }, { sub: 'coder' }]);
+      assert.equal((body as unknown as SessionStartResponse).identity.sub, 'alice');
+    });
+
+    it('refuses to widen, to go deeper than allowed, or to delegate without an actor', async () => {
+      const parent = await wardenToken('alice');
+      const narrow = String((await child(parent, 'planner', { audience: 'billing', scope: 'connect' })).body.access_token);
+      const wider = await child(narrow, 'coder', { audience: 'app' });
+      assert.deepEqual([wider.status, wider.body.error], [400, 'invalid_target']);
+      assert.match(String(wider.body.error_description), /audience may only narrow/);
+      const moreScope = await child(narrow, 'coder', { scope: 'connect admin' });
+      assert.deepEqual([moreScope.status, moreScope.body.error], [400, 'invalid_scope']);
+      const deep = String((await child(narrow, 'coder')).body.access_token);
+      const tooDeep = await child(deep, 'intern');
+      assert.equal(tooDeep.body.error, 'invalid_grant');
+      assert.match(String(tooDeep.body.error_description), /3 agents deep; the maximum is 2/);
+      const noActor = await exchange({ grant_type: EXCHANGE, subject_token: parent, subject_token_type: 'urn:ietf:params:oauth:token-type:jwt' });
+      assert.deepEqual([noActor.status, noActor.body.error], [400, 'invalid_request']);
     });
   });
 

@@ -13,6 +13,7 @@ import {
   verifyConsistency,
   verifyInclusion,
 } from '../../../core/ledger/merkle.js';
+import { mulberry32 } from '../../helpers/prng.js';
 
 interface HasherVector {
   desc: string;
@@ -197,18 +198,6 @@ function referenceRoot(leafHashes: readonly Buffer[]): Buffer {
   let k = 1;
   while (k * 2 < n) k *= 2;
   return sha256(Uint8Array.of(1), referenceRoot(leafHashes.slice(0, k)), referenceRoot(leafHashes.slice(k)));
-}
-
-/** mulberry32: a tiny seeded PRNG, so every run checks the same cases. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
 }
 
 const MAX_PROPERTY_SIZE = 10_000;

@@ -24,20 +24,9 @@ import {
   type TileId,
   type TileReader,
 } from '../../../core/ledger/tiles.js';
+import { mulberry32 } from '../../helpers/prng.js';
 
 // ---- Fixtures ----
-
-/** mulberry32: a small seeded PRNG, so every failure is reproducible. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const randomInt = (rand: () => number, min: number, max: number): number => min + Math.floor(rand() * (max - min + 1));
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { isIPv4 as nodeIsIPv4, isIPv6 as nodeIsIPv6 } from 'node:net';
 import { describe, it } from 'node:test';
 import { isIPv4, isIPv6 } from '../../../core/masking/ip-address.js';
-import { prng } from './prng.js';
+import { mulberry32 } from '../../helpers/prng.js';
 
 describe('isIPv4 and isIPv6', () => {
   const samples = [
@@ -20,7 +20,7 @@ describe('isIPv4 and isIPv6', () => {
   });
 
   it('agree with node:net on random strings of address characters', () => {
-    const random = prng(4291);
+    const random = mulberry32(4291);
     const alphabet = ['0', '1', '2', '5', '9', 'a', 'f', 'F', 'g', ':', ':', ':', '.', '.'];
     for (let n = 0; n < 5000; n++) {
       let s = '';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { contentDetectors, type Detector } from '../../../core/masking/detectors.js';
 import { maskBytes, maskText } from '../../../core/masking/mask-text.js';
-import { prng } from './prng.js';
+import { mulberry32 } from '../../helpers/prng.js';
 
 /** Values of every detector, as they would sit in data. */
 const PLANTABLE: Readonly<Record<string, readonly string[]>> = {
@@ -70,7 +70,7 @@ describe('maskText', () => {
   });
 
   it('removes planted values at random places in random text and counts them (property)', () => {
-    const random = prng(20261126);
+    const random = mulberry32(20261126);
     const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
     const fillers = [
       () => pick(['the', 'order', 'shipped', 'Müller', 'Łódź', 'paid', 'note:', 'café', 'ok']),
