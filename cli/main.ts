@@ -9,6 +9,7 @@ import { ConfigError, loadConfig } from './config-file.js';
 import { describeToken, exchangeForAgent, requestToken } from './token.js';
 import { up } from './up.js';
 import { verifyLiveLog } from './verify.js';
+import { revoke } from './revoke.js';
 import { loadConfiguredPolicy, testPolicy } from './policy.js';
 import { proveEntry } from './proof.js';
 import { integrateAndCheckpoint } from './checkpoint.js';
@@ -91,6 +92,21 @@ program
       console.log(`${claims.sub}${claims.actors.length > 0 ? ` ← ${claims.actors.join(' ← ')}` : ''} (chain ${claims.chain})`);
       console.log(`groups: ${claims.groups.join(', ') || '(none)'}; may open: ${claims.aud.join(', ')}; scope: ${claims.scope}; expires ${claims.expiresAt}`);
     }
+  });
+
+program
+  .command('revoke')
+  .description('revoke a token, or a whole identity chain: new sessions stop at once, running ones within seconds')
+  .option('--token <token>', 'the token to revoke (or - to read it from stdin)')
+  .option('--chain <id>', 'the chain id to revoke, with every token in it (see warden whoami)')
+  .requiredOption('--reason <text>', 'why; recorded in the ledger and shown to the client')
+  .option('--json', 'print the result as JSON')
+  .action(async (options: { token?: string; chain?: string; reason: string; json?: boolean }) => {
+    const loaded = await loadConfig(program.opts<{ config?: string }>().config);
+    const token = options.token === '-' ? (await readStdin()).trim() : options.token;
+    const result = await revoke(loaded, { ...(token ? { token } : {}), ...(options.chain ? { chain: options.chain } : {}), reason: options.reason });
+    if (options.json) console.log(JSON.stringify(result, null, 2));
+    else console.log(result.alreadyRevoked ? `${result.key} was already revoked` : `revoked ${result.key} (ledger entry ${result.entry})`);
   });
 
 program

@@ -97,6 +97,14 @@ export const authorizeResponseSchema = z.object({
 });
 export type AuthorizeResponse = z.infer<typeof authorizeResponseSchema>;
 
+/** POST /v1/sessions/status — the proxy asks, every few seconds, which of its sessions must end. */
+export const sessionStatusRequestSchema = z.object({ sessionIds: z.array(z.string().min(1)).max(10_000) });
+export const sessionStatusResponseSchema = z.object({
+  /** Sessions to end now, and why: the token or its chain was revoked, or the token expired. */
+  end: z.array(z.object({ sessionId: z.string(), reason: z.string() })),
+});
+export type SessionStatusResponse = z.infer<typeof sessionStatusResponseSchema>;
+
 /** POST /v1/results — what each authorized command did, for its command.result entry. */
 export const commandResultSchema = z.object({
   sessionId: z.string().min(1),

@@ -6,6 +6,7 @@ export type WardenErrorCode =
   | 'INVALID_REQUEST'
   | 'INVALID_TOKEN'
   | 'TOKEN_EXPIRED'
+  | 'TOKEN_REVOKED'
   | 'FOREIGN_TOKEN'
   | 'WRONG_AUDIENCE'
   | 'INVALID_SCOPE'

@@ -18,6 +18,7 @@ export interface Route {
 export const routes: readonly Route[] = [
   { method: 'POST', path: '/v1/token', entry: 'token.ts', audience: 'public', load: () => import('./token.js') },
   { method: 'POST', path: '/v1/sessions', entry: 'sessions-start.ts', audience: 'proxy', load: () => import('./sessions-start.js') },
+  { method: 'POST', path: '/v1/sessions/status', entry: 'sessions-status.ts', audience: 'proxy', load: () => import('./sessions-status.js') },
   { method: 'POST', path: '/v1/sessions/{id}/end', entry: 'sessions-end.ts', audience: 'proxy', load: () => import('./sessions-end.js') },
   { method: 'POST', path: '/v1/authorize', entry: 'authorize.ts', audience: 'proxy', load: () => import('./authorize.js') },
   { method: 'POST', path: '/v1/results', entry: 'results.ts', audience: 'proxy', load: () => import('./results.js') },

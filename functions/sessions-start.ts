@@ -7,6 +7,7 @@ import { WardenError } from '../core/errors.js';
 import { contentDetectors } from '../core/masking/detectors.js';
 import type { IdentityChain } from '../core/ledger/entry.js';
 import { apiErrors, json, parseJsonBody, requireProxyKey } from './lib/http.js';
+import { Revocations } from './lib/revocations.js';
 import { getRuntime, keyedDigest } from './lib/runtime.js';
 
 export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
@@ -22,11 +23,13 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredRe
       throw new WardenError('UNKNOWN_CONNECTION', `no connection named "${request.connection}"; use one of: ${known}`);
     }
     const claims = await tokens.verify(request.token, request.connection);
+    const revoked = await runtime.revocations.find([Revocations.tokenKey(claims.jti), Revocations.chainKey(claims.chain)]);
+    if (revoked) throw new WardenError('TOKEN_REVOKED', `this token was revoked at ${revoked.revokedAt} (${revoked.reason}); ask whoever started the chain for a new one`);
     const identity: IdentityChain = { sub: claims.sub, groups: claims.groups, chain: claims.chain, act: claims.act };
     const sessionId = randomUUID();
     const time = new Date(now()).toISOString();
     const expiresAt = new Date(claims.exp * 1000).toISOString();
-    await sessions.create({ id: sessionId, identity, connection: request.connection, startedAt: time, expiresAt });
+    await sessions.create({ id: sessionId, identity, connection: request.connection, startedAt: time, expiresAt, tokenId: claims.jti });
     await ledger.append([
       {
         session: sessionId,

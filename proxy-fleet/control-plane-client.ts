@@ -8,11 +8,13 @@ import {
   apiErrorSchema,
   authorizeResponseSchema,
   sessionStartResponseSchema,
+  sessionStatusResponseSchema,
   type AuthorizeCommand,
   type CommandDecision,
   type CommandResult,
   type SessionStartRequest,
   type SessionStartResponse,
+  type SessionStatusResponse,
 } from '../core/contract.js';
 import { ControlPlaneRefusal } from './errors.js';
 
@@ -70,6 +72,11 @@ export class ControlPlaneClient {
 
   startSession(request: SessionStartRequest): Promise<SessionStartResponse> {
     return this.post('/v1/sessions', request, sessionStartResponseSchema);
+  }
+
+  /** Which of these sessions must end now (revoked or expired). */
+  async sessionsToEnd(sessionIds: readonly string[]): Promise<SessionStatusResponse['end']> {
+    return (await this.post('/v1/sessions/status', { sessionIds }, sessionStatusResponseSchema)).end;
   }
 
   async endSession(sessionId: string, reason: string): Promise<void> {

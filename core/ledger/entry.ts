@@ -25,6 +25,7 @@ export const entryTypes = [
   'grant.expired',
   'grant.revoked',
   'config.snapshot',
+  'token.revoked',
 ] as const;
 export type EntryType = (typeof entryTypes)[number];
 

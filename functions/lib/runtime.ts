@@ -12,6 +12,7 @@ import { DevIssuer } from './dev-issuer.js';
 import { createDynamoClient } from './dynamodb.js';
 import { loadOrCreateEcKey, loadOrCreateSecret } from './key-files.js';
 import type { PolicyEngine } from './policy-engine.js';
+import { Revocations } from './revocations.js';
 import { SessionStore } from './session-store.js';
 import { TokenService } from './tokens.js';
 
@@ -19,6 +20,7 @@ export interface Runtime {
   readonly config: WardenConfig;
   readonly client: DynamoDBClient;
   readonly sessions: SessionStore;
+  readonly revocations: Revocations;
   /** Appends entries with group commit; resolves once they are durable. */
   readonly ledger: BatchWriter;
   readonly tokens: TokenService;
@@ -67,6 +69,7 @@ export async function buildRuntime(options: RuntimeOptions): Promise<Runtime> {
     config,
     client,
     sessions: new SessionStore(client, config.store.tablePrefix),
+    revocations: new Revocations(client, config.store.tablePrefix, now),
     ledger: new BatchWriter(client, config.store.tablePrefix, now, options.onBatch),
     tokens: new TokenService(await loadOrCreateEcKey(paths.tokenSigningKey), config.tokens.issuer, config.tokens.ttlSeconds, now),
     ...(config.identity.devIssuer ? { devIssuer: new DevIssuer(await loadOrCreateEcKey(paths.devIssuerKey), now) } : {}),

@@ -10,6 +10,8 @@ export interface SessionRecord {
   readonly connection: string;
   readonly startedAt: string;
   readonly expiresAt: string;
+  /** The jti of the token that opened the session, for revocation. */
+  readonly tokenId: string;
   readonly endedAt?: string;
 }
 

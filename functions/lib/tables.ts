@@ -53,6 +53,13 @@ export const logTable: TableDefinition = {
   purpose: 'Integration state and the latest signed checkpoint.',
 };
 
+/** Revoked tokens and chains: key `jti:<id>` or `chain:<id>`. Checked at every session start and while sessions run. */
+export const revocationsTable: TableDefinition = {
+  logicalName: 'revocations',
+  partitionKey: { name: 'key', type: 'S' },
+  purpose: 'Revoked tokens (by jti) and identity chains (by chain id).',
+};
+
 /** One item per proxied session: who, where, when it started and ended. */
 export const sessionsTable: TableDefinition = {
   logicalName: 'sessions',
@@ -60,7 +67,7 @@ export const sessionsTable: TableDefinition = {
   purpose: 'Session index: identity chain, connection, start and end.',
 };
 
-export const tables = [batchesTable, ledgerTable, tilesTable, logTable, sessionsTable] as const;
+export const tables = [batchesTable, ledgerTable, tilesTable, logTable, sessionsTable, revocationsTable] as const;
 
 export function physicalTableName(prefix: string, table: TableDefinition): string {
   return `${prefix}-${table.logicalName}`;
@@ -74,5 +81,6 @@ export function tableNames(prefix: string) {
     tiles: physicalTableName(prefix, tilesTable),
     log: physicalTableName(prefix, logTable),
     sessions: physicalTableName(prefix, sessionsTable),
+    revocations: physicalTableName(prefix, revocationsTable),
   };
 }

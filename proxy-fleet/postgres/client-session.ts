@@ -41,6 +41,7 @@ const SQLSTATE = {
   connectionFailure: '08006',
   cannotConnectNow: '57P03',
   protocolViolation: '08P01',
+  adminShutdown: '57P01',
 } as const;
 
 export interface ClientTls {
@@ -291,6 +292,17 @@ export class ClientSession {
       this.endReason = 'upstream closed the connection';
       socket.end();
     });
+  }
+
+  /** The control-plane session id, once the session is open. */
+  get sessionId(): string | undefined {
+    return this.phase === 'ready' ? this.session?.sessionId : undefined;
+  }
+
+  /** Ends the session from outside (revocation, expiry), telling the client why. */
+  terminate(reason: string): void {
+    this.endReason = reason;
+    this.fatal(SQLSTATE.adminShutdown, `Warden ended this session: ${reason}`);
   }
 
   private serverFailure(error: unknown): void {

@@ -14,6 +14,8 @@ export interface PostgresProxyOptions {
   readonly controlPlane: ControlPlaneClient;
   readonly targets: ReadonlyMap<string, UpstreamTarget>;
   readonly tls?: ClientTls;
+  /** How often to ask the control plane which sessions must end (revocation, expiry). */
+  readonly statusPollMs?: number;
   readonly log?: (event: Record<string, unknown>) => void;
 }
 
@@ -39,8 +41,23 @@ export async function startPostgresProxy(options: PostgresProxyOptions): Promise
   const server = createServer((socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
-    new ClientSession({ socket, controlPlane: options.controlPlane, targets: options.targets, cancels, catalogFor, log, ...(options.tls ? { tls: options.tls } : {}) });
+    const session = new ClientSession({ socket, controlPlane: options.controlPlane, targets: options.targets, cancels, catalogFor, log, ...(options.tls ? { tls: options.tls } : {}) });
+    live.add(session);
+    socket.on('close', () => live.delete(session));
   });
+  // Revoked or expired sessions end within one poll (plus the control plane's revocation cache).
+  const live = new Set<ClientSession>();
+  const poll = setInterval(() => {
+    const byId = new Map([...live].flatMap((session) => (session.sessionId ? [[session.sessionId, session] as const] : [])));
+    if (byId.size === 0) return;
+    options.controlPlane.sessionsToEnd([...byId.keys()]).then(
+      (end) => {
+        for (const { sessionId, reason } of end) byId.get(sessionId)?.terminate(reason);
+      },
+      (error: unknown) => log({ event: 'session-status-poll-failed', error: String(error) }),
+    );
+  }, options.statusPollMs ?? 2000);
+  poll.unref();
   server.listen(options.port, options.host);
   await once(server, 'listening');
   const { address, port } = server.address() as AddressInfo;
@@ -49,6 +66,7 @@ export async function startPostgresProxy(options: PostgresProxyOptions): Promise
     port,
     close: () =>
       new Promise((resolve) => {
+        clearInterval(poll);
         for (const socket of sockets) socket.destroy();
         for (const catalog of catalogs.values()) catalog.close();
         server.close(() => resolve());

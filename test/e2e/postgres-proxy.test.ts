@@ -266,6 +266,44 @@ when { context has tablesRead && (context.tablesRead.contains("secrets") || cont
     assert.equal(new Set(entries.map((e) => e.identity.chain)).size, 1);
   });
 
+  it('revokes a token or a whole chain: new sessions refused at once, running ones ended within 5 s, recorded', async () => {
+    const ended = (client: pg.Client) =>
+      new Promise<string>((resolve) => {
+        // The server's FATAL comes first, then node-postgres reports the closed connection: keep the first.
+        client.on('error', (error: Error) => resolve(error.message));
+        client.once('end', () => resolve('ended'));
+      });
+    const root = await token('victor');
+    const agent = (await warden.cli(['exchange', '--token', root, '--as', 'helper-agent'])).stdout.trim();
+    const bystanderToken = await token('bystander');
+    const [rootClient, agentClient, bystander] = [pgClient(root), pgClient(agent), pgClient(bystanderToken)];
+    await Promise.all([rootClient.connect(), agentClient.connect(), bystander.connect()]);
+    try {
+      // One token first: only its session ends.
+      const agentEnded = ended(agentClient);
+      const single = await warden.cli(['revoke', '--token', agent, '--reason', 'agent misbehaved']);
+      assert.equal(single.code, 0, single.stderr);
+      const agentMessage = await Promise.race([agentEnded, new Promise<string>((resolve) => setTimeout(() => resolve('still running after 5 s'), 5000))]);
+      assert.match(agentMessage, /Warden ended this session: the session's token was revoked .*agent misbehaved/);
+      assert.equal((await rootClient.query('SELECT 1 AS n')).rows[0].n, 1);
+      const refused = await psql(agent, ['-d', 'app', '-c', 'SELECT 1']);
+      assert.match(refused.stderr, /token was revoked .*agent misbehaved/);
+
+      // Then the whole chain: the root's own session ends too; other chains carry on.
+      const { chain } = JSON.parse((await warden.cli(['whoami', '--token', root, '--json'])).stdout) as { chain: string };
+      const rootEnded = ended(rootClient);
+      assert.equal((await warden.cli(['revoke', '--chain', chain, '--reason', 'chain compromised'])).code, 0);
+      const rootMessage = await Promise.race([rootEnded, new Promise<string>((resolve) => setTimeout(() => resolve('still running after 5 s'), 5000))]);
+      assert.match(rootMessage, /revoked .*chain compromised/);
+      assert.match((await psql(root, ['-d', 'app', '-c', 'SELECT 1'])).stderr, /revoked/);
+      assert.equal((await bystander.query('SELECT 2 AS n')).rows[0].n, 2);
+    } finally {
+      await Promise.allSettled([rootClient.end(), agentClient.end(), bystander.end()]);
+    }
+    const revocations = (await ledger()).map((e) => JSON.parse(e.entry) as { type: string; data: { revoked?: string; reason?: string } }).filter((e) => e.type === 'token.revoked');
+    assert.deepEqual(revocations.map((e) => e.data.reason).sort(), ['agent misbehaved', 'chain compromised']);
+  });
+
   it('refuses a wrong, expired, foreign-signed or wrong-audience token with a clear message', async () => {
     const good = await token();
     const [, payloadPart] = good.split('.');

@@ -1,0 +1,33 @@
+/**
+ * POST /v1/sessions/status — which running sessions must end: revoked (their token or their
+ * whole chain) or past their token's expiry. The proxy polls it, so a revocation ends
+ * running sessions within the poll interval plus the revocation cache (a few seconds).
+ */
+import middy from '@middy/core';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { sessionStatusRequestSchema, type SessionStatusResponse } from '../core/contract.js';
+import { apiErrors, json, parseJsonBody, requireProxyKey } from './lib/http.js';
+import { Revocations } from './lib/revocations.js';
+import { getRuntime } from './lib/runtime.js';
+
+export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
+  .use(apiErrors())
+  .use(requireProxyKey())
+  .handler(async (event) => {
+    const { sessions, revocations, now } = getRuntime();
+    const { sessionIds } = parseJsonBody(event, sessionStatusRequestSchema);
+    const records = await Promise.all(sessionIds.map(async (id) => ({ id, record: await sessions.get(id) })));
+    const keys = records.flatMap(({ record }) => (record ? [Revocations.tokenKey(record.tokenId), Revocations.chainKey(record.identity.chain)] : []));
+    const revoked = await revocations.lookup(keys);
+    const end: SessionStatusResponse['end'] = [];
+    for (const { id, record } of records) {
+      if (!record) {
+        end.push({ sessionId: id, reason: 'the control plane does not know this session' });
+        continue;
+      }
+      const revocation = revoked.get(Revocations.tokenKey(record.tokenId)) ?? revoked.get(Revocations.chainKey(record.identity.chain));
+      if (revocation) end.push({ sessionId: id, reason: `the session's token was revoked at ${revocation.revokedAt} (${revocation.reason})` });
+      else if (now() >= Date.parse(record.expiresAt)) end.push({ sessionId: id, reason: `the session's token expired at ${record.expiresAt}` });
+    }
+    return json(200, { end });
+  });
