@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { assertThrowsCode } from '../../../proxy-fleet/postgres/protocol/testing/assert-code.js';
 import { describe, it } from 'node:test';
 import {
   AuthenticationKind,
@@ -36,11 +37,7 @@ function parseEveryWay(stream: Buffer): BackendMessage[] {
 }
 
 function assertProtocolError(action: () => unknown, code: ProtocolErrorCode): void {
-  assert.throws(action, (error: unknown) => {
-    assert.ok(error instanceof ProtocolError, `expected a ProtocolError, got ${String(error)}`);
-    assert.equal(error.code, code, error.message);
-    return true;
-  });
+  assertThrowsCode(action, ProtocolError, code);
 }
 
 interface BackendCase {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { assertThrowsCode } from '../../../proxy-fleet/postgres/protocol/testing/assert-code.js';
 import { describe, it } from 'node:test';
 import {
   FrontendCode,
@@ -46,11 +47,7 @@ function parseEveryWay(segments: Buffer[]): FrontendMessage[] {
 }
 
 function assertProtocolError(action: () => unknown, code: ProtocolErrorCode): void {
-  assert.throws(action, (error: unknown) => {
-    assert.ok(error instanceof ProtocolError, `expected a ProtocolError, got ${String(error)}`);
-    assert.equal(error.code, code, error.message);
-    return true;
-  });
+  assertThrowsCode(action, ProtocolError, code);
 }
 
 /** A parser that has accepted a StartupMessage and is reading typed messages. */

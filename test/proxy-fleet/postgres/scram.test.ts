@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { assertThrowsCode } from '../../../proxy-fleet/postgres/protocol/testing/assert-code.js';
 import { describe, it } from 'node:test';
 import { ScramClient, ScramError, type ScramErrorCode } from '../../../proxy-fleet/postgres/protocol/index.js';
 
@@ -26,11 +27,7 @@ function waitingClient(): ScramClient {
 }
 
 function assertScramError(action: () => unknown, code: ScramErrorCode): void {
-  assert.throws(action, (error: unknown) => {
-    assert.ok(error instanceof ScramError, `expected a ScramError, got ${String(error)}`);
-    assert.equal(error.code, code, error.message);
-    return true;
-  });
+  assertThrowsCode(action, ScramError, code);
 }
 
 describe('ScramClient', () => {
