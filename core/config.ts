@@ -56,6 +56,20 @@ export const wardenConfigSchema = z.strictObject({
     .strictObject({
       /** A local development issuer behind `warden token --as NAME`. Never enable it in production. */
       devIssuer: z.boolean().default(true),
+      /** OpenID Connect issuers whose tokens (ID tokens, JWT access tokens) may be exchanged. */
+      issuers: z
+        .array(
+          z.strictObject({
+            /** Exactly the token's `iss`; keys come from its discovery document unless jwksUri is given. */
+            issuer: z.url(),
+            /** The `aud` Warden requires (the client id, or the resource indicator for access tokens). */
+            audience: z.string().min(1),
+            jwksUri: z.url().optional(),
+            /** The claim that lists the identity's groups. */
+            groupsClaim: z.string().min(1).default('groups'),
+          }),
+        )
+        .default([]),
     })
     .prefault({}),
   store: z

@@ -9,6 +9,7 @@ export const identityChainSchema = z.object({
   groups: z.array(z.string()).readonly(),
   chain: z.string(),
   act: z.array(z.object({ sub: z.string() })).readonly(),
+  workload: z.boolean().optional(),
 });
 
 /** POST /v1/sessions — the proxy presents the client's Warden token. */

@@ -25,7 +25,7 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredRe
     const claims = await tokens.verify(request.token, request.connection);
     const revoked = await runtime.revocations.find([Revocations.tokenKey(claims.jti), Revocations.chainKey(claims.chain)]);
     if (revoked) throw new WardenError('TOKEN_REVOKED', `this token was revoked at ${revoked.revokedAt} (${revoked.reason}); ask whoever started the chain for a new one`);
-    const identity: IdentityChain = { sub: claims.sub, groups: claims.groups, chain: claims.chain, act: claims.act };
+    const identity: IdentityChain = { sub: claims.sub, groups: claims.groups, chain: claims.chain, act: claims.act, ...(claims.workload ? { workload: true } : {}) };
     const sessionId = randomUUID();
     const time = new Date(now()).toISOString();
     const expiresAt = new Date(claims.exp * 1000).toISOString();

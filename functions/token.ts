@@ -10,6 +10,8 @@ import { WardenError, type WardenErrorCode } from '../core/errors.js';
 import { apiErrors, json, rawBody, type ErrorFormat } from './lib/http.js';
 import { getRuntime, type Runtime } from './lib/runtime.js';
 import type { IssueRequest } from './lib/tokens.js';
+import { DEV_ISSUER } from './lib/dev-issuer.js';
+import type { VerifiedIdentity } from './lib/oidc-issuers.js';
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
@@ -94,7 +96,7 @@ async function exchangeIdentity(runtime: Runtime, request: Exchange): Promise<Is
   if (unknown.length > 0) {
     throw new WardenError('WRONG_AUDIENCE', `unknown connection(s) in audience: ${unknown.join(', ')}; known: ${connections.join(', ') || '(none)'}`);
   }
-  return { sub: identity.sub, groups: identity.groups, audience, scope: request.scope ?? DEFAULT_SCOPE };
+  return { sub: identity.sub, groups: identity.groups, audience, scope: request.scope ?? DEFAULT_SCOPE, workload: identity.workload };
 }
 
 /**
@@ -122,11 +124,21 @@ async function delegate(runtime: Runtime, request: Exchange): Promise<IssueReque
   return { sub: parent.sub, groups: parent.groups, audience, scope, delegation: { parent, actor: actor.sub } };
 }
 
-function verifyIdentity(runtime: Runtime, token: string) {
-  if (!runtime.devIssuer) {
-    throw new WardenError('INVALID_TOKEN', 'no identity issuer is configured: enable identity.devIssuer or configure an OIDC issuer');
+/** An identity token from a configured OIDC issuer, or from the development issuer when it is on. */
+async function verifyIdentity(runtime: Runtime, token: string): Promise<VerifiedIdentity> {
+  const iss = unverifiedIssuer(token);
+  const issuer = runtime.oidc.find(iss);
+  if (issuer) return runtime.oidc.verify(token, issuer);
+  if (runtime.devIssuer && iss === DEV_ISSUER) return { ...(await runtime.devIssuer.verify(token)), workload: false };
+  throw new WardenError('INVALID_TOKEN', `tokens from issuer ${JSON.stringify(iss ?? '(none)')} are not accepted; configure it under identity.issuers`);
+}
+
+function unverifiedIssuer(token: string): string | undefined {
+  try {
+    return decodeJwt(token).iss;
+  } catch {
+    throw new WardenError('INVALID_TOKEN', 'the identity token is not a JWT');
   }
-  return runtime.devIssuer.verify(token);
 }
 
 /** Decided on the unverified issuer only to pick the verification path; each path verifies fully. */

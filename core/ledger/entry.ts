@@ -10,6 +10,8 @@ export interface IdentityChain {
   readonly groups: readonly string[];
   readonly chain: string;
   readonly act: readonly { readonly sub: string }[];
+  /** The root is a workload (a service account), not a person: Cedar sees it as an Agent. */
+  readonly workload?: boolean;
 }
 
 export const entryTypes = [

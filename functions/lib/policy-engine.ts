@@ -138,13 +138,16 @@ export class PolicyEngine {
   }
 }
 
-/** The principal and its groups: a User when nobody acted on anyone's behalf, else the innermost Agent. */
+/** The principal and its groups: the innermost acting Agent, a workload's own Agent, or else the User. */
 function principalEntities(identity: IdentityChain): { principal: cedar.EntityUid; entities: cedar.Entities } {
   const groups = identity.groups.map((group) => ({ type: 'Warden::Group', id: group }));
   const depth = identity.act.length;
   const actor = identity.act.at(-1);
-  const principal = actor ? { type: 'Warden::Agent', id: actor.sub } : { type: 'Warden::User', id: identity.sub };
-  const attrs: Record<string, cedar.CedarValueJson> = { sub: actor?.sub ?? identity.sub, chain: identity.chain, depth, ...(actor ? { root: identity.sub } : {}) };
+  // A workload acting for itself is an Agent too, its own root.
+  const isAgent = actor !== undefined || identity.workload === true;
+  const sub = actor?.sub ?? identity.sub;
+  const principal = { type: isAgent ? 'Warden::Agent' : 'Warden::User', id: sub };
+  const attrs: Record<string, cedar.CedarValueJson> = { sub, chain: identity.chain, depth, ...(isAgent ? { root: identity.sub } : {}) };
   return {
     principal,
     entities: [{ uid: principal, attrs, parents: groups }, ...groups.map((uid) => ({ uid, attrs: {}, parents: [] }))],

@@ -12,6 +12,7 @@ import { DevIssuer } from './dev-issuer.js';
 import { createDynamoClient } from './dynamodb.js';
 import { loadOrCreateEcKey, loadOrCreateSecret } from './key-files.js';
 import type { PolicyEngine } from './policy-engine.js';
+import { OidcIssuers } from './oidc-issuers.js';
 import { Revocations } from './revocations.js';
 import { SessionStore } from './session-store.js';
 import { TokenService } from './tokens.js';
@@ -25,6 +26,7 @@ export interface Runtime {
   readonly ledger: BatchWriter;
   readonly tokens: TokenService;
   readonly devIssuer?: DevIssuer;
+  readonly oidc: OidcIssuers;
   /** HMAC key for digests of raw payloads (DESIGN.md, invariant 2). */
   readonly digestKey: Buffer;
   /** Shared secret the proxy presents on proxy routes; IAM auth plays this role in AWS. */
@@ -73,6 +75,7 @@ export async function buildRuntime(options: RuntimeOptions): Promise<Runtime> {
     ledger: new BatchWriter(client, config.store.tablePrefix, now, options.onBatch),
     tokens: new TokenService(await loadOrCreateEcKey(paths.tokenSigningKey), config.tokens.issuer, config.tokens.ttlSeconds, now),
     ...(config.identity.devIssuer ? { devIssuer: new DevIssuer(await loadOrCreateEcKey(paths.devIssuerKey), now) } : {}),
+    oidc: new OidcIssuers(config.identity.issuers),
     digestKey: await loadOrCreateSecret(paths.digestKey),
     proxyKey: options.proxyKey,
     policy: options.policy,

@@ -17,6 +17,8 @@ export interface WardenClaims {
   readonly chain: string;
   /** The agents acting for `sub`, in the order they joined the chain (RFC 8693 `act`, flattened). */
   readonly act: readonly { readonly sub: string }[];
+  /** The root identity is a workload (client credentials), not a person. */
+  readonly workload: boolean;
   readonly scope: string;
   readonly jti: string;
   readonly iat: number;
@@ -28,6 +30,7 @@ export interface IssueRequest {
   readonly groups: readonly string[];
   readonly audience: readonly string[];
   readonly scope: string;
+  readonly workload?: boolean;
   /** For a child token: the parent's claims and the agent that will act with it. */
   readonly delegation?: { readonly parent: WardenClaims; readonly actor: string };
 }
@@ -50,13 +53,14 @@ export class TokenService {
       aud: [...request.audience],
       chain: parent?.chain ?? randomUUID(),
       act: parent ? [...parent.act, { sub: request.delegation!.actor }] : [],
+      workload: parent?.workload ?? request.workload ?? false,
       scope: request.scope,
       jti: randomUUID(),
       iat,
       // A child never outlives its parent (invariant 5).
       exp: Math.min(iat + this.ttlSeconds, parent?.exp ?? Number.POSITIVE_INFINITY),
     };
-    const token = await new SignJWT({ groups: claims.groups, chain: claims.chain, scope: claims.scope, ...(claims.act.length > 0 ? { act: nestActors(claims.act) } : {}) })
+    const token = await new SignJWT({ groups: claims.groups, chain: claims.chain, scope: claims.scope, ...(claims.act.length > 0 ? { act: nestActors(claims.act) } : {}), ...(claims.workload ? { workload: true } : {}) })
       .setProtectedHeader({ alg: 'ES256', kid: this.key.kid, typ: 'JWT' })
       .setIssuer(claims.iss)
       .setSubject(claims.sub)
@@ -86,6 +90,7 @@ export class TokenService {
       aud: stringArray(payload.aud),
       chain: String(payload.chain),
       act: flattenActors(payload.act),
+      workload: payload.workload === true,
       scope: typeof payload.scope === 'string' ? payload.scope : '',
       jti: String(payload.jti),
       iat: Number(payload.iat),
@@ -121,7 +126,8 @@ function describeJoseError(error: unknown, what: string): WardenError {
   }
   if (error instanceof joseErrors.JWTClaimValidationFailed) {
     if (error.claim === 'aud') {
-      return new WardenError('WRONG_AUDIENCE', `${what} is not valid for this connection (audience ${JSON.stringify(error.payload.aud)}); request a token for it`, { cause: error });
+      const target = what === 'Warden token' ? 'this connection' : 'this gateway';
+      return new WardenError('WRONG_AUDIENCE', `${what} is not valid for ${target} (audience ${JSON.stringify(error.payload.aud)}); request a token for it`, { cause: error });
     }
     return new WardenError('INVALID_TOKEN', `${what} claim "${error.claim}" is invalid (${error.reason}); ${fix}`, { cause: error });
   }
