@@ -6,7 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { CliError } from './cli-support.js';
 import { ConfigError, loadConfig } from './config-file.js';
-import { describeToken, exchangeForAgent, requestToken } from './token.js';
+import { describeToken, exchangeForAgent, loginWithClientCredentials, requestToken } from './token.js';
 import { up } from './up.js';
 import { verifyLiveLog } from './verify.js';
 import { revoke } from './revoke.js';
@@ -61,6 +61,22 @@ program
     const loaded = await loadConfig(program.opts<{ config?: string }>().config);
     const groups = options.groups.split(',').map((g) => g.trim()).filter(Boolean);
     const response = await requestToken(loaded, { as: options.as, groups, audience: options.audience ?? [] });
+    console.log(options.json ? JSON.stringify(response, null, 2) : response.access_token);
+  });
+
+program
+  .command('login')
+  .description('sign in at the identity provider with client credentials and print a Warden token')
+  .requiredOption('--client-id <id>', 'the client (service account) id')
+  .requiredOption('--client-secret-env <name>', 'the environment variable that holds the client secret')
+  .option('--issuer <url>', 'one of identity.issuers (default: the first)')
+  .option('--audience <connection...>', 'connections the token may open (default: all)')
+  .option('--json', 'print the whole token response as JSON')
+  .action(async (options: { clientId: string; clientSecretEnv: string; issuer?: string; audience?: string[]; json?: boolean }) => {
+    const loaded = await loadConfig(program.opts<{ config?: string }>().config);
+    const clientSecret = process.env[options.clientSecretEnv];
+    if (!clientSecret) throw new CliError(`the environment variable ${options.clientSecretEnv} is not set; export the client secret in it`, 2);
+    const response = await loginWithClientCredentials(loaded, { clientId: options.clientId, clientSecret, audience: options.audience ?? [], ...(options.issuer ? { issuer: options.issuer } : {}) });
     console.log(options.json ? JSON.stringify(response, null, 2) : response.access_token);
   });
 

@@ -3,7 +3,9 @@
  * forged or misdirected token a gateway must refuse, each with a clear error.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { stringify } from 'yaml';
+import { runCli } from '../helpers/warden.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -93,6 +95,18 @@ describe('OIDC token exchange with oidc-provider', () => {
       body: JSON.stringify({ commands: [{ sessionId: session.sessionId, commandId: 0, kind: 'sql.query', text: 'SELECT 1' }] }),
     });
     assert.equal(((await decided.json()) as { results: { decision: string }[] }).results[0]!.decision, 'allow');
+  });
+
+  it('warden login signs in with client credentials and prints a Warden token', async () => {
+    const configPath = join(dir, 'login.yaml');
+    await writeFile(configPath, stringify({ stateDir: 'state', controlPlane: { listen: { host: '127.0.0.1', port: Number(new URL(api.url).port) } }, identity: { devIssuer: false, issuers: [{ issuer: idp.issuer, audience: WARDEN_RESOURCE }] } }));
+    const login = await runCli(['--config', configPath, 'login', '--client-id', 'agent-1', '--client-secret-env', 'TEST_CLIENT_SECRET'], { ...process.env, TEST_CLIENT_SECRET: 'agent-1-secret' });
+    assert.equal(login.code, 0, login.stderr);
+    assert.equal(decodeJwt(login.stdout.trim()).sub, 'agent-1');
+    const wrong = await runCli(['--config', configPath, 'login', '--client-id', 'agent-1', '--client-secret-env', 'TEST_CLIENT_SECRET'], { ...process.env, TEST_CLIENT_SECRET: 'not-the-secret' });
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /the identity provider refused the client credentials/);
+    assert.ok(!wrong.stderr.includes('not-the-secret'), 'the secret is not echoed');
   });
 
   it('refuses forged and misdirected tokens, each with a clear error', async () => {
