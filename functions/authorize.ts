@@ -31,7 +31,11 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredRe
     const { commands } = parseJsonBody(event, authorizeRequestSchema);
     await sqlParserReady();
     const bySession = new Map<string, AuthorizeCommand[]>();
-    for (const command of commands) bySession.set(command.sessionId, [...(bySession.get(command.sessionId) ?? []), command]);
+    for (const command of commands) {
+      const list = bySession.get(command.sessionId);
+      if (list) list.push(command);
+      else bySession.set(command.sessionId, [command]);
+    }
     // One session's failure (unknown, ended, store write refused) denies that session's commands only.
     const decided = await Promise.all(
       [...bySession].map(([sessionId, list]) => decideSession(runtime, sessionId, list).catch((error: unknown) => refuseAll(sessionId, list, error))),

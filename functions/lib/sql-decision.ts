@@ -27,8 +27,9 @@ export function decideSql(engine: PolicyEngine, identity: IdentityChain, connect
   return {
     ok: true,
     statements: result.statements.map(({ text, maskedText, facts }) => {
+      const context = sqlContext(facts, count);
       const decisions = (facts.actions.length > 0 ? facts.actions : [facts.action]).map((action) =>
-        engine.decide({ identity, action, resource: { type: 'Connection', id: connection }, context: sqlContext(facts, count) }),
+        engine.decide({ identity, action, resource: { type: 'Connection', id: connection }, context }),
       );
       return { text, maskedText, facts, decision: strictest(decisions) };
     }),

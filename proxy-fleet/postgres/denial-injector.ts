@@ -24,13 +24,8 @@ export class DenialInjector {
   private cyclesForwarded = 0;
   private cyclesCompleted = 0;
   private readonly pending = new Map<string, { cycle: number; error: Buffer }>();
-  private status: 'I' | 'T' | 'E' = 'I';
 
   constructor(private readonly write: (chunk: Buffer) => void) {}
-
-  get transactionStatus(): 'I' | 'T' | 'E' {
-    return this.status;
-  }
 
   /** Call for every message forwarded upstream that ends a cycle. */
   cycleEnded(): void {
@@ -62,7 +57,6 @@ export class DenialInjector {
         }
       }
     } else if (message.name === 'readyForQuery') {
-      this.status = message.status;
       this.cyclesCompleted += 1;
       for (const [marker, { cycle }] of this.pending) if (cycle <= this.cyclesCompleted) this.pending.delete(marker);
     }

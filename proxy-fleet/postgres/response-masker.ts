@@ -1,7 +1,7 @@
 /**
  * Masks every server message that can carry data before any byte of it reaches the client
- * (DESIGN.md, invariant 2): DataRow values, COPY OUT data, and the text fields of
- * ErrorResponse and NoticeResponse (a unique violation's detail quotes the value).
+ * (DESIGN.md, invariant 2): DataRow values, COPY OUT data, NOTIFY payloads, and the text
+ * fields of ErrorResponse and NoticeResponse (a unique violation's detail quotes the value).
  *
  * A column named by a column rule is replaced whole by a neutral value of its type (or NULL
  * when the type has none). Otherwise a text-like value is masked in place ("[masked:email]"),
@@ -52,6 +52,7 @@ export class ResponseMasker {
       case 'other':
         if (message.code === BackendCode.dataRow) return this.maskDataRow(message.raw);
         if (message.code === BackendCode.copyData) return this.maskCopyData(message.raw);
+        if (message.code === BackendCode.notificationResponse) return this.maskNotification(message.raw);
         if (message.code === BackendCode.copyOutResponse) this.copyOutBinary = message.raw[5] === 1;
         return message.raw;
       default:
@@ -108,6 +109,21 @@ export class ResponseMasker {
     out[0] = BackendCode.copyData;
     out.writeInt32BE(4 + masked.length, 1);
     masked.copy(out, 5);
+    return out;
+  }
+
+  /** NotificationResponse: process id, channel, then the payload NOTIFY sent, which can carry any data. */
+  private maskNotification(raw: Buffer): Buffer {
+    const channelEnd = raw.indexOf(0, 9);
+    const payloadEnd = channelEnd === -1 ? -1 : raw.indexOf(0, channelEnd + 1);
+    if (payloadEnd === -1) throw new ProtocolError('MALFORMED_MESSAGE', 'unterminated NotificationResponse');
+    const masked = this.count(maskBytes(raw.subarray(channelEnd + 1, payloadEnd), this.detectors));
+    if (masked === null) return raw;
+    const body = Buffer.concat([raw.subarray(5, channelEnd + 1), masked, Buffer.from([0])]);
+    const out = Buffer.allocUnsafe(5 + body.length);
+    out[0] = BackendCode.notificationResponse;
+    out.writeInt32BE(4 + body.length, 1);
+    body.copy(out, 5);
     return out;
   }
 

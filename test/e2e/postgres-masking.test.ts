@@ -119,6 +119,19 @@ describe('masking through warden up', () => {
     }
   });
 
+  it('masks the payload of a NOTIFY another session sends', async () => {
+    const listener = await client('fay');
+    const sender = await client('gus');
+    try {
+      const received = new Promise<string>((resolve) => listener.on('notification', (n) => resolve(String(n.payload))));
+      await listener.query('LISTEN updates');
+      await sender.query(`SELECT pg_notify('updates', 'new customer ${planted.email}')`);
+      assert.equal(await received, 'new customer [masked:email]');
+    } finally {
+      await Promise.all([listener.end(), sender.end()]);
+    }
+  });
+
   it('masks COPY TO STDOUT (psql \\copy)', async () => {
     const { stdout } = await run(join(db.bindir, 'psql'), ['-h', '127.0.0.1', '-p', String(warden.proxyPort), '-U', 'dan', '-d', 'app', '-X', '-c', '\\copy (SELECT email, card FROM people ORDER BY id) TO STDOUT WITH (FORMAT csv)'], {
       env: { ...process.env, PGPASSWORD: await token('dan'), PGSSLMODE: 'disable' },
