@@ -6,7 +6,8 @@
 import { Command, CommanderError } from 'commander';
 import { CliError } from './cli-support.js';
 import { ConfigError, loadConfig } from './config-file.js';
-import { describeToken, exchangeForAgent, loginWithClientCredentials, requestToken } from './token.js';
+import { loginWithClientCredentials, loginWithDeviceCode } from './login.js';
+import { describeToken, exchangeForAgent, requestToken } from './token.js';
 import { up } from './up.js';
 import { verifyLiveLog } from './verify.js';
 import { revoke } from './revoke.js';
@@ -66,17 +67,26 @@ program
 
 program
   .command('login')
-  .description('sign in at the identity provider with client credentials and print a Warden token')
-  .requiredOption('--client-id <id>', 'the client (service account) id')
-  .requiredOption('--client-secret-env <name>', 'the environment variable that holds the client secret')
+  .description('sign in at the identity provider and print a Warden token: a person by device code, a workload by client credentials')
+  .option('--device', 'sign in as a person: open the printed link in any browser and confirm the code')
+  .option('--client-id <id>', 'the client: the service account for client credentials; for --device, default the issuer\'s deviceClientId')
+  .option('--client-secret-env <name>', 'client credentials: the environment variable that holds the client secret')
+  .option('--scope <scopes>', '--device: the scopes to ask for', 'openid groups')
   .option('--issuer <url>', 'one of identity.issuers (default: the first)')
   .option('--audience <connection...>', 'connections the token may open (default: all)')
   .option('--json', 'print the whole token response as JSON')
-  .action(async (options: { clientId: string; clientSecretEnv: string; issuer?: string; audience?: string[]; json?: boolean }) => {
+  .action(async (options: { device?: boolean; clientId?: string; clientSecretEnv?: string; scope: string; issuer?: string; audience?: string[]; json?: boolean }) => {
     const loaded = await loadConfig(program.opts<{ config?: string }>().config);
-    const clientSecret = process.env[options.clientSecretEnv];
-    if (!clientSecret) throw new CliError(`the environment variable ${options.clientSecretEnv} is not set; export the client secret in it`, 2);
-    const response = await loginWithClientCredentials(loaded, { clientId: options.clientId, clientSecret, audience: options.audience ?? [], ...(options.issuer ? { issuer: options.issuer } : {}) });
+    const target = { audience: options.audience ?? [], ...(options.issuer ? { issuer: options.issuer } : {}) };
+    let response;
+    if (options.device) {
+      response = await loginWithDeviceCode(loaded, { ...target, scope: options.scope, prompt: (message) => console.error(message), ...(options.clientId ? { clientId: options.clientId } : {}) });
+    } else {
+      if (!options.clientId || !options.clientSecretEnv) throw new CliError('choose a way to sign in: --device (a person), or --client-id with --client-secret-env (a workload)', 2);
+      const clientSecret = process.env[options.clientSecretEnv];
+      if (!clientSecret) throw new CliError(`the environment variable ${options.clientSecretEnv} is not set; export the client secret in it`, 2);
+      response = await loginWithClientCredentials(loaded, { ...target, clientId: options.clientId, clientSecret });
+    }
     console.log(options.json ? JSON.stringify(response, null, 2) : response.access_token);
   });
 

@@ -6,10 +6,10 @@ import { statePaths } from '../functions/lib/runtime.js';
 import { CliError, controlPlaneUrl } from './cli-support.js';
 import type { LoadedConfig } from './config-file.js';
 
-const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
-const ID_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id_token';
-const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+export const ID_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id_token';
+export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 
 export interface TokenOptions {
   readonly as: string;
@@ -66,7 +66,7 @@ async function mintIdentity(loaded: LoadedConfig, sub: string, groups: readonly 
   return issuer.mint({ sub, groups });
 }
 
-async function postExchange(loaded: LoadedConfig, form: URLSearchParams): Promise<TokenResponse> {
+export async function postExchange(loaded: LoadedConfig, form: URLSearchParams): Promise<TokenResponse> {
   const url = await controlPlaneUrl(loaded);
   let response: Response;
   try {
@@ -112,51 +112,4 @@ export function describeToken(token: string): TokenDescription {
     scope: String(claims.scope ?? ''),
     expiresAt: new Date(Number(claims.exp) * 1000).toISOString(),
   };
-}
-
-export interface LoginOptions {
-  /** One of identity.issuers; the first one when unset. */
-  readonly issuer?: string;
-  readonly clientId: string;
-  readonly clientSecret: string;
-  readonly audience: readonly string[];
-}
-
-/** Client credentials at the identity provider (RFC 6749 §4.4), then the exchange for a Warden token. */
-export async function loginWithClientCredentials(loaded: LoadedConfig, options: LoginOptions): Promise<TokenResponse> {
-  const issuers = loaded.config.identity.issuers;
-  const issuer = options.issuer === undefined ? issuers[0] : issuers.find((candidate) => candidate.issuer === options.issuer);
-  if (!issuer) throw new CliError(`no identity issuer ${options.issuer ?? ''} in identity.issuers; configure one first`, 2);
-  const tokenEndpoint = await discoverTokenEndpoint(issuer.issuer);
-  let response: Response;
-  try {
-    response = await fetch(tokenEndpoint, {
-      method: 'POST',
-      headers: {
-        authorization: `Basic ${Buffer.from(`${encodeURIComponent(options.clientId)}:${encodeURIComponent(options.clientSecret)}`).toString('base64')}`,
-        'content-type': 'application/x-www-form-urlencoded',
-      },
-      // RFC 8707: ask for a token whose audience is the one Warden requires.
-      body: new URLSearchParams({ grant_type: 'client_credentials', resource: issuer.audience }),
-      signal: AbortSignal.timeout(10_000),
-    });
-  } catch {
-    throw new CliError(`cannot reach the identity provider at ${tokenEndpoint}`, 3);
-  }
-  const body = (await response.json().catch(() => ({}))) as { access_token?: string; error?: string; error_description?: string };
-  if (!body.access_token) throw new CliError(`the identity provider refused the client credentials: ${body.error_description ?? body.error ?? `HTTP ${response.status}`}`, 1);
-  const form = new URLSearchParams({ grant_type: TOKEN_EXCHANGE, subject_token: body.access_token, subject_token_type: ACCESS_TOKEN_TYPE });
-  for (const audience of options.audience) form.append('audience', audience);
-  return postExchange(loaded, form);
-}
-
-async function discoverTokenEndpoint(issuer: string): Promise<string> {
-  const url = `${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
-  try {
-    const document = (await (await fetch(url, { signal: AbortSignal.timeout(10_000) })).json()) as { token_endpoint?: string };
-    if (typeof document.token_endpoint !== 'string') throw new Error('no token_endpoint');
-    return document.token_endpoint;
-  } catch (error) {
-    throw new CliError(`cannot read ${url}: ${(error as Error).message}`, 3);
-  }
 }

@@ -64,6 +64,11 @@ export const wardenConfigSchema = z.strictObject({
             issuer: z.url(),
             /** The `aud` Warden requires (the client id, or the resource indicator for access tokens). */
             audience: z.string().min(1),
+            /**
+             * The public client `warden login --device` signs people in with (RFC 8628). ID tokens
+             * issued to it (aud = this client id) are accepted too.
+             */
+            deviceClientId: z.string().min(1).optional(),
             jwksUri: z.url().optional(),
             /** The claim that lists the identity's groups. */
             groupsClaim: z.string().min(1).default('groups'),

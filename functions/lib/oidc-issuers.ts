@@ -11,6 +11,7 @@ import { verifyJwt } from './tokens.js';
 export interface IssuerConfig {
   readonly issuer: string;
   readonly audience: string;
+  readonly deviceClientId?: string | undefined;
   readonly jwksUri?: string;
   readonly groupsClaim: string;
 }
@@ -38,8 +39,9 @@ export class OidcIssuers {
 
   async verify(token: string, config: IssuerConfig): Promise<VerifiedIdentity> {
     const keys = await this.keysOf(config);
+    const audience = config.deviceClientId ? [config.audience, config.deviceClientId] : config.audience;
     const payload = await verifyJwt(token, `identity token from ${config.issuer}`, () =>
-      jwtVerify(token, keys, { issuer: config.issuer, audience: config.audience, algorithms: ALGORITHMS, requiredClaims: ['sub', 'exp', 'iat'] }),
+      jwtVerify(token, keys, { issuer: config.issuer, audience, algorithms: ALGORITHMS, requiredClaims: ['sub', 'exp', 'iat'] }),
     );
     const groups = payload[config.groupsClaim];
     return {

@@ -18,7 +18,7 @@ import { SCHEMA_FILE } from '../../functions/lib/policy-files.js';
 import { buildRuntime, configureRuntime } from '../../functions/lib/runtime.js';
 import { ensureTables } from '../../functions/lib/table-setup.js';
 import { startLocalApi, type LocalApi } from '../../functions/local/http-adapter.js';
-import { startOidcProvider, WARDEN_RESOURCE, type TestOidcProvider } from '../helpers/oidc-provider.js';
+import { DEVICE_CLIENT_ID, startOidcProvider, WARDEN_RESOURCE, type TestOidcProvider } from '../helpers/oidc-provider.js';
 
 const PROXY_KEY = 'oidc-test-proxy-key';
 
@@ -29,12 +29,41 @@ describe('OIDC token exchange with oidc-provider', () => {
   let idp: TestOidcProvider;
   let other: TestOidcProvider;
 
-  const exchange = async (subjectToken: string) => {
+  const exchange = async (subjectToken: string, subjectTokenType = 'access_token') => {
     const response = await fetch(`${api.url}/v1/token`, {
       method: 'POST',
-      body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: subjectToken, subject_token_type: 'urn:ietf:params:oauth:token-type:access_token' }),
+      body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: subjectToken, subject_token_type: `urn:ietf:params:oauth:token-type:${subjectTokenType}` }),
     });
     return { status: response.status, body: (await response.json()) as Record<string, string> };
+  };
+  const proxyCall = async <T>(path: string, body: unknown): Promise<T> => {
+    const response = await fetch(`${api.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${PROXY_KEY}` }, body: JSON.stringify(body) });
+    return (await response.json()) as T;
+  };
+  /** A CLI config that reaches this test's control plane and provider. */
+  const cliConfig = async () => {
+    const configPath = join(dir, 'login.yaml');
+    await writeFile(
+      configPath,
+      stringify({
+        stateDir: 'state',
+        controlPlane: { listen: { host: '127.0.0.1', port: Number(new URL(api.url).port) } },
+        identity: { devIssuer: false, issuers: [{ issuer: idp.issuer, audience: WARDEN_RESOURCE, deviceClientId: DEVICE_CLIENT_ID }] },
+      }),
+    );
+    return configPath;
+  };
+  /** Runs `warden login --device`, playing the person at the browser as soon as the CLI prints the link. */
+  const deviceLogin = (configPath: string, choice: 'approve' | 'abort') => {
+    let signIn: Promise<void> | undefined;
+    const login = runCli(['--config', configPath, 'login', '--device'], process.env, (text) => {
+      const link = /open (http\S+)/.exec(text)?.[1];
+      if (link && !signIn) signIn = idp.completeDeviceSignIn(link, 'alice', choice);
+    });
+    return login.then(async (result) => {
+      await signIn;
+      return result;
+    });
   };
   /** A token signed with the provider's own key, with claims chosen by the test. */
   const forge = (claims: Record<string, unknown>, header: Record<string, unknown> = {}) =>
@@ -48,12 +77,12 @@ describe('OIDC token exchange with oidc-provider', () => {
       .sign(idp.signingKey);
 
   before(async () => {
-    idp = await startOidcProvider([{ id: 'agent-1', secret: 'agent-1-secret', groups: ['robots'] }]);
+    idp = await startOidcProvider([{ id: 'agent-1', secret: 'agent-1-secret', groups: ['robots'] }], [{ account: 'alice', groups: ['dba'] }]);
     other = await startOidcProvider([{ id: 'agent-1', secret: 'agent-1-secret', groups: ['robots'] }]);
     dir = await mkdtemp(join(tmpdir(), 'warden-oidc-'));
     store = await startDynalite({});
     const config = wardenConfigSchema.parse({
-      identity: { devIssuer: false, issuers: [{ issuer: idp.issuer, audience: WARDEN_RESOURCE }] },
+      identity: { devIssuer: false, issuers: [{ issuer: idp.issuer, audience: WARDEN_RESOURCE, deviceClientId: DEVICE_CLIENT_ID }] },
       connections: { app: { kind: 'postgres', host: '127.0.0.1', database: 'app', user: 'u' } },
     });
     const policy = PolicyEngine.load(
@@ -82,24 +111,51 @@ describe('OIDC token exchange with oidc-provider', () => {
     assert.deepEqual(claims.groups, ['robots']);
     assert.equal(claims.workload, true);
     // A workload is a Cedar Agent: the policy above permits only agents.
-    const started = await fetch(`${api.url}/v1/sessions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${PROXY_KEY}` },
-      body: JSON.stringify({ token: body.access_token, connection: 'app', protocol: 'postgres', client: { address: '', user: 'agent-1', tls: false } }),
-    });
-    const session = (await started.json()) as SessionStartResponse;
-    assert.equal(session.identity.workload, true);
-    const decided = await fetch(`${api.url}/v1/authorize`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${PROXY_KEY}` },
-      body: JSON.stringify({ commands: [{ sessionId: session.sessionId, commandId: 0, kind: 'sql.query', text: 'SELECT 1' }] }),
-    });
-    assert.equal(((await decided.json()) as { results: { decision: string }[] }).results[0]!.decision, 'allow');
+    assert.equal(await firstDecision(body.access_token!, 'agent-1'), 'allow');
+  });
+
+  /** Starts a session with `token` and returns the decision on `SELECT 1`. */
+  const firstDecision = async (token: string, user: string) => {
+    const session = await proxyCall<SessionStartResponse>('/v1/sessions', { token, connection: 'app', protocol: 'postgres', client: { address: '', user, tls: false } });
+    const decided = await proxyCall<{ results: { decision: string }[] }>('/v1/authorize', { commands: [{ sessionId: session.sessionId, commandId: 0, kind: 'sql.query', text: 'SELECT 1' }] });
+    return decided.results[0]!.decision;
+  };
+
+  it('exchanges the ID token a person got through the device flow; a person is not an Agent', async () => {
+    const started = (await (await fetch(`${idp.issuer}/device/auth`, { method: 'POST', body: new URLSearchParams({ client_id: DEVICE_CLIENT_ID, scope: 'openid groups' }) })).json()) as Record<string, string>;
+    await idp.completeDeviceSignIn(started.verification_uri_complete!, 'alice');
+    const issued = (await (
+      await fetch(`${idp.issuer}/token`, { method: 'POST', body: new URLSearchParams({ client_id: DEVICE_CLIENT_ID, grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: started.device_code! }) })
+    ).json()) as { id_token: string };
+    assert.equal(decodeJwt(issued.id_token).aud, DEVICE_CLIENT_ID);
+    const { status, body } = await exchange(issued.id_token, 'id_token');
+    assert.equal(status, 200, JSON.stringify(body));
+    const claims = decodeJwt(body.access_token!);
+    assert.equal(claims.sub, 'alice');
+    assert.deepEqual(claims.groups, ['dba']);
+    assert.notEqual(claims.workload, true);
+    // The policy permits only agents: the person is a Warden::User, so the same SELECT is denied.
+    assert.equal(await firstDecision(body.access_token!, 'alice'), 'deny');
+  });
+
+  it('warden login --device prints the link and the code, waits for the person, then prints a Warden token', async () => {
+    const login = await deviceLogin(await cliConfig(), 'approve');
+    assert.equal(login.code, 0, login.stderr);
+    assert.match(login.stderr, /To sign in, open http\S+\/device\?user_code=\S+\nand check that it shows the code [A-Z]{4}-[A-Z]{4}/);
+    const claims = decodeJwt(login.stdout.trim());
+    assert.equal(claims.sub, 'alice');
+    assert.deepEqual(claims.groups, ['dba']);
+  });
+
+  it('warden login --device exits 1 with the reason when the person declines', async () => {
+    const login = await deviceLogin(await cliConfig(), 'abort');
+    assert.equal(login.code, 1);
+    assert.match(login.stderr, /the sign-in was declined at the identity provider/);
+    assert.equal(login.stdout, '');
   });
 
   it('warden login signs in with client credentials and prints a Warden token', async () => {
-    const configPath = join(dir, 'login.yaml');
-    await writeFile(configPath, stringify({ stateDir: 'state', controlPlane: { listen: { host: '127.0.0.1', port: Number(new URL(api.url).port) } }, identity: { devIssuer: false, issuers: [{ issuer: idp.issuer, audience: WARDEN_RESOURCE }] } }));
+    const configPath = await cliConfig();
     const login = await runCli(['--config', configPath, 'login', '--client-id', 'agent-1', '--client-secret-env', 'TEST_CLIENT_SECRET'], { ...process.env, TEST_CLIENT_SECRET: 'agent-1-secret' });
     assert.equal(login.code, 0, login.stderr);
     assert.equal(decodeJwt(login.stdout.trim()).sub, 'agent-1');
@@ -126,6 +182,7 @@ describe('OIDC token exchange with oidc-provider', () => {
     const cases: [string, string, RegExp][] = [
       ['wrong issuer', await other.clientCredentialsToken('agent-1'), /are not accepted; configure it under identity\.issuers/],
       ['wrong audience', await forge({ aud: 'urn:someone-else' }), /not valid for this gateway \(audience "urn:someone-else"\)/],
+      ['an ID token issued to another client', await forge({ aud: 'some-other-app', client_id: undefined }, { typ: 'JWT' }), /not valid for this gateway \(audience "some-other-app"\)/],
       ['expired', await forge({ iat: now - 3600, exp: now - 60 }), /expired at/],
       ['not yet valid', await forge({ nbf: now + 3600 }), /claim "nbf"/],
       ['alg none', unsigned, /not a valid identity token|algorithm/],

@@ -33,12 +33,14 @@ export interface RunningTestWarden {
   stop(): Promise<void>;
 }
 
-export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = process.env, cwd = repo): Promise<CliResult> {
+/** `onStderr` sees what the command prints while it runs, for commands that wait on the user. */
+export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = process.env, onStderr?: (text: string) => void): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', main, ...args], { env, cwd, timeout: 60_000 }, (error, stdout, stderr) => {
+    const child = execFile(process.execPath, ['--import', 'tsx', main, ...args], { env, cwd: repo, timeout: 60_000 }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
       resolve({ code, signal: error?.signal ?? null, stdout, stderr });
     });
+    if (onStderr) child.stderr?.on('data', (chunk: Buffer) => onStderr(chunk.toString()));
   });
 }
 
