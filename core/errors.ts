@@ -16,6 +16,12 @@ export type WardenErrorCode =
   | 'UNAUTHENTICATED_PROXY'
   | 'STORE_UNAVAILABLE'
   | 'CHAIN_CONFLICT'
+  | 'INVALID_SIGNATURE'
+  | 'UNKNOWN_APPROVAL'
+  | 'NOT_AN_APPROVER'
+  | 'ALREADY_DECIDED'
+  | 'APPROVAL_EXPIRED'
+  | 'UNKNOWN_GRANT'
   | 'CONTROL_PLANE_UNAVAILABLE';
 
 export class WardenError extends Error {
