@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { describeConfigIssues, wardenConfigSchema, type PostgresConnection, type WardenConfig } from '../core/config.js';
+import type { SlackSettings } from '../functions/lib/slack-notifier.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -58,4 +59,21 @@ export function connectionPassword(name: string, connection: PostgresConnection)
     throw new ConfigError(`connections.${name}.passwordEnv: the environment variable ${connection.passwordEnv} is not set; export it before starting Warden`);
   }
   return value;
+}
+
+/** Slack's webhook URL and signing secret, from the environment variables approvals.slack names. */
+export function slackSettings(config: WardenConfig): SlackSettings | undefined {
+  const slack = config.approvals.slack;
+  if (!slack) return undefined;
+  const read = (field: string, name: string) => {
+    const value = process.env[name];
+    if (!value) throw new ConfigError(`approvals.slack.${field}: the environment variable ${name} is not set; export it before starting Warden`);
+    return value;
+  };
+  return {
+    webhookUrl: read('webhookUrlEnv', slack.webhookUrlEnv),
+    signingSecret: read('signingSecretEnv', slack.signingSecretEnv),
+    responseUrlPrefix: slack.responseUrlPrefix,
+    users: slack.users,
+  };
 }

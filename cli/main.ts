@@ -11,6 +11,7 @@ import { describeToken, exchangeForAgent, requestToken } from './token.js';
 import { up } from './up.js';
 import { verifyLiveLog } from './verify.js';
 import { revoke } from './revoke.js';
+import { decideApproval, describeApproval, listApprovals, tokenFrom } from './approvals.js';
 import { loadConfiguredPolicy, testPolicy } from './policy.js';
 import { proveEntry } from './proof.js';
 import { integrateAndCheckpoint } from './checkpoint.js';
@@ -134,6 +135,33 @@ program
     if (options.json) console.log(JSON.stringify(result, null, 2));
     else console.log(result.alreadyRevoked ? `${result.key} was already revoked` : `revoked ${result.key} (ledger entry ${result.entry})`);
   });
+
+program
+  .command('approvals')
+  .description('list the pending approval requests you may decide, or made yourself')
+  .option('--token <token>', 'your Warden token (default: $WARDEN_TOKEN)')
+  .option('--json', 'print the requests as JSON')
+  .action(async (options: { token?: string; json?: boolean }) => {
+    const loaded = await loadConfig(program.opts<{ config?: string }>().config);
+    const approvals = await listApprovals(loaded, tokenFrom(options.token));
+    if (options.json) console.log(JSON.stringify(approvals, null, 2));
+    else console.log(approvals.length === 0 ? 'no pending approval requests for you' : approvals.map(describeApproval).join('\n\n'));
+  });
+
+for (const decision of ['approve', 'deny'] as const) {
+  program
+    .command(decision)
+    .description(decision === 'approve' ? 'approve a held command or a grant request (you must be in an approver group, and not in its chain)' : 'deny a held command or a grant request; the requester sees your reason')
+    .argument('<id>', 'the approval request id (apr_…), as the notice or `warden approvals` shows it')
+    .requiredOption('--reason <text>', 'why; recorded in the ledger with your identity')
+    .option('--token <token>', 'your Warden token (default: $WARDEN_TOKEN)')
+    .option('--json', 'print the outcome as JSON')
+    .action(async (id: string, options: { reason: string; token?: string; json?: boolean }) => {
+      const loaded = await loadConfig(program.opts<{ config?: string }>().config);
+      const outcome = await decideApproval(loaded, tokenFrom(options.token), id, decision, options.reason);
+      console.log(options.json ? JSON.stringify(outcome, null, 2) : `${outcome.id}: ${outcome.status} (${outcome.summary})`);
+    });
+}
 
 program
   .command('verify')

@@ -25,7 +25,7 @@ import { startLocalApi } from '../functions/local/http-adapter.js';
 import { ControlPlaneClient } from '../proxy-fleet/control-plane-client.js';
 import { startPostgresProxy } from '../proxy-fleet/postgres/server.js';
 import type { UpstreamTarget } from '../proxy-fleet/postgres/upstream.js';
-import { ConfigError, connectionPassword, type LoadedConfig } from './config-file.js';
+import { ConfigError, connectionPassword, slackSettings, type LoadedConfig } from './config-file.js';
 import { loadOrCreateSelfSigned, type CertificatePair } from '../proxy-fleet/tls-certificate.js';
 import { DEMO_CONNECTION, startDemoDatabase } from './demo-database.js';
 import { clearRunningState, writeRunningState } from './running-state.js';
@@ -87,7 +87,19 @@ export async function up(loaded: LoadedConfig, options: UpOptions): Promise<Runn
     let service: LedgerService | undefined;
     const proxyKey = randomBytes(32).toString('base64url');
     const policy = await loadPolicy(config, configDir);
-    const runtime = await buildRuntime({ config, stateDir: loaded.stateDir, storeEndpoint, proxyKey, policy, onBatch: () => service?.batchWritten() });
+    const slack = slackSettings(config);
+    // The API's address is known once it listens (port 0 picks one); links use it unless publicUrl is set.
+    let apiUrl = '';
+    const runtime = await buildRuntime({
+      config,
+      stateDir: loaded.stateDir,
+      storeEndpoint,
+      proxyKey,
+      policy,
+      onBatch: () => service?.batchWritten(),
+      publicUrl: () => config.approvals.publicUrl ?? apiUrl,
+      ...(slack ? { slack } : {}),
+    });
     await ensureTables(runtime.client, config.store.tablePrefix);
     const reader = new LedgerReader(runtime.client, config.store.tablePrefix);
     service = new LedgerService({
@@ -104,6 +116,7 @@ export async function up(loaded: LoadedConfig, options: UpOptions): Promise<Runn
     await recordConfigSnapshot(runtime);
 
     const api = await startLocalApi(config.controlPlane.listen);
+    apiUrl = api.url;
     closers.api.push(() => api.close());
     const { host, port, tls } = config.proxy.postgres;
     const proxy = await startPostgresProxy({

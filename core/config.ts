@@ -138,6 +138,34 @@ export const wardenConfigSchema = z.strictObject({
       detectors: z.array(z.enum(contentDetectorIds)).optional(),
     })
     .prefault({}),
+  approvals: z
+    .strictObject({
+      /** How long a held command or a grant request waits for its approvers before it is denied. */
+      ttlSeconds: z.number().int().min(30).max(86_400).default(900),
+      /** Who may approve when a policy's @approval has no @approvers annotation. */
+      defaultApprovers: z.array(z.string().min(1)).min(1).default(['approvers']),
+      /** The address reviewers can reach (links in notices and Slack); default: the local control plane. */
+      publicUrl: z.url().optional(),
+      slack: z
+        .strictObject({
+          /** Environment variable holding the incoming-webhook URL (a secret: it is never logged). */
+          webhookUrlEnv: z.string().min(1),
+          /** Environment variable holding the app's signing secret, for POST /v1/slack/interactions. */
+          signingSecretEnv: z.string().min(1),
+          /** Only response URLs under this prefix are ever called back. */
+          responseUrlPrefix: z.url().default('https://hooks.slack.com/'),
+          /** Slack user id → the identity that approves when that user clicks. */
+          users: z.record(z.string().regex(/^[UW][A-Z0-9]{2,}$/, 'a Slack user id such as U024BE7LH'), z.strictObject({ sub: z.string().min(1), groups: z.array(z.string().min(1)).default([]) })).default({}),
+        })
+        .optional(),
+    })
+    .prefault({}),
+  grants: z
+    .strictObject({
+      /** The longest a just-in-time grant may last. */
+      maxSeconds: z.number().int().min(60).max(7 * 86_400).default(8 * 3600),
+    })
+    .prefault({}),
   policy: z
     .strictObject({
       /** A Cedar policy file, relative to this config; unset: the shipped default set (core/policy/default.cedar). */

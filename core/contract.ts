@@ -23,6 +23,8 @@ export const sessionStartRequestSchema = z.object({
     tls: z.boolean(),
     user: z.string().max(200),
     application: z.string().max(200).optional(),
+    /** Why the client connects (a ticket, a task): shown to approvers. From `-c warden.justification=…` in the startup options. */
+    justification: z.string().max(500).optional(),
   }),
 });
 export type SessionStartRequest = z.infer<typeof sessionStartRequestSchema>;
@@ -63,6 +65,8 @@ export const authorizeCommandSchema = z.object({
   text: z.string().max(1_048_576),
   /** An Execute's bound parameters in text form (binary ones base64, prefixed "base64:"); null is SQL NULL. Recorded masked only. */
   parameters: z.array(z.string().max(1_048_576).nullable()).max(65_535).optional(),
+  /** Asks again for a command that was held, now that this approval was given: it is used once. */
+  approvalId: z.string().min(1).max(100).optional(),
 });
 export const authorizeRequestSchema = z.object({
   commands: z.array(authorizeCommandSchema).min(1).max(1000),
@@ -70,7 +74,8 @@ export const authorizeRequestSchema = z.object({
 export type AuthorizeCommand = z.infer<typeof authorizeCommandSchema>;
 export type AuthorizeRequest = z.infer<typeof authorizeRequestSchema>;
 
-export const decisionSchema = z.enum(['allow', 'deny']);
+/** approval: nothing ran; the command waits until approval `approval.id` is decided (POST /v1/approvals/status). */
+export const decisionSchema = z.enum(['allow', 'deny', 'approval']);
 export type Decision = z.infer<typeof decisionSchema>;
 
 export const statementDecisionSchema = z.object({
@@ -89,6 +94,7 @@ export const commandDecisionSchema = z.object({
   reason: z.string().optional(),
   /** Set when the control plane could not decide (e.g. STORE_UNAVAILABLE): a denial that recorded nothing. */
   error: z.string().optional(),
+  approval: z.object({ id: z.string(), url: z.string(), expiresAt: z.string() }).optional(),
   statements: z.array(statementDecisionSchema),
 });
 export type CommandDecision = z.infer<typeof commandDecisionSchema>;
@@ -105,6 +111,19 @@ export const sessionStatusResponseSchema = z.object({
   end: z.array(z.object({ sessionId: z.string(), reason: z.string() })),
 });
 export type SessionStatusResponse = z.infer<typeof sessionStatusResponseSchema>;
+
+export const approvalStatusSchema = z.enum(['pending', 'approved', 'denied', 'expired', 'used']);
+export type ApprovalStatus = z.infer<typeof approvalStatusSchema>;
+
+/** POST /v1/approvals/status — the proxy asks how the approvals its held commands wait for stand. */
+export const approvalStatusRequestSchema = z.object({ ids: z.array(z.string().min(1).max(100)).min(1).max(1000) });
+export const approvalStatusResponseSchema = z.object({
+  approvals: z.array(z.object({ id: z.string(), status: approvalStatusSchema.or(z.literal('unknown')), summary: z.string() })),
+});
+export type ApprovalStatusResponse = z.infer<typeof approvalStatusResponseSchema>;
+
+/** POST /v1/approvals/{id}/approve and …/deny — an approver's decision, with the approver's Warden token as bearer. */
+export const approvalDecisionRequestSchema = z.object({ reason: z.string().trim().min(1, 'give a reason').max(500) });
 
 /** POST /v1/results — what each authorized command did, for its command.result entry. */
 export const commandResultSchema = z.object({

@@ -14,6 +14,8 @@ import { maskText } from '../core/masking/mask-text.js';
 import type { EntryDraft } from '../core/ledger/entry.js';
 import { apiErrors, json, parseJsonBody, requireProxyKey } from './lib/http.js';
 import { getRuntime, keyedDigest, type Runtime } from './lib/runtime.js';
+import type { ApprovalRecord } from './lib/approval-store.js';
+import { summarize } from './lib/approvals.js';
 import type { SessionRecord } from './lib/session-store.js';
 import type { Outcome, PolicyDecision } from './lib/policy-engine.js';
 import { decideSql } from './lib/sql-decision.js';
@@ -67,6 +69,16 @@ interface PlannedCommand {
   readonly command: AuthorizeCommand;
   readonly statements: readonly PlannedStatement[];
   readonly denial: string | undefined;
+  /** Policy holds the command for approval (and nothing in it is denied): the statements' approvals merged. */
+  readonly held?: PolicyDecision;
+  /** The whole command, masked, as approvers see it. */
+  readonly maskedText?: string;
+}
+
+/** A planned command after its approval is settled: a new request opened, or a given one used. */
+interface SettledCommand extends PlannedCommand {
+  readonly approval?: ApprovalRecord;
+  readonly approvalEntry?: EntryDraft;
 }
 
 /** PREPARE is remembered per session, so a later EXECUTE is decided on what was prepared. */
@@ -88,22 +100,63 @@ async function decideSession(runtime: Runtime, sessionId: string, commands: read
   if (!session) throw new WardenError('UNKNOWN_SESSION', `no session ${sessionId}`);
   if (session.endedAt) throw new WardenError('SESSION_ENDED', `session ${sessionId} ended at ${session.endedAt}`);
   const expiredAt = runtime.now() >= Date.parse(session.expiresAt) ? session.expiresAt : undefined;
-  const plans = commands.map((command) => planCommand(runtime, session, command, expiredAt));
-  const written = await runtime.ledger.append(plans.flatMap((plan) => plan.statements.map((statement) => toDraft(runtime, session, statement))));
+  const plans = await Promise.all(commands.map((command) => settleApproval(runtime, session, planCommand(runtime, session, command, expiredAt))));
+  const drafts = plans.flatMap((plan) => [...plan.statements.map((statement) => toDraft(runtime, session, statement)), ...(plan.approvalEntry ? [plan.approvalEntry] : [])]);
+  const written = await runtime.ledger.append(drafts);
+  for (const plan of plans) if (plan.approvalEntry && plan.approval) await runtime.approvals.announce(plan.approval);
 
   let next = 0;
-  return plans.map(({ command, statements, denial }) => ({
-    sessionId,
-    commandId: command.commandId,
-    decision: denial ? 'deny' : 'allow',
-    ...(denial ? { reason: denial } : {}),
-    statements: statements.map(({ verdict }, index) => ({
-      index,
-      decision: verdict.outcome === 'allow' ? 'allow' : 'deny',
-      ...(verdict.outcome === 'allow' ? {} : { reason: verdict.reason }),
-      entry: written[next++]!.id,
-    })),
-  }));
+  return plans.map(({ command, statements, denial, approval, approvalEntry }) => {
+    const waiting = approvalEntry !== undefined && approval !== undefined;
+    const decided: CommandDecision = {
+      sessionId,
+      commandId: command.commandId,
+      decision: denial ? 'deny' : waiting ? 'approval' : 'allow',
+      ...(denial ? { reason: denial } : waiting ? { reason: approval.policyReason, approval: { id: approval.id, url: runtime.approvals.urlOf(approval.id), expiresAt: approval.expiresAt } } : {}),
+      statements: statements.map(({ verdict }, index) => ({
+        index,
+        decision: verdict.outcome,
+        ...(verdict.outcome === 'allow' ? {} : { reason: verdict.reason }),
+        entry: written[next++]!.id,
+      })),
+    };
+    if (approvalEntry) next++;
+    return decided;
+  });
+}
+
+/**
+ * A held command either opens an approval request, or (asked again with `approvalId`) runs on
+ * the approval it got, once. Everything else passes through unchanged.
+ */
+async function settleApproval(runtime: Runtime, session: SessionRecord, plan: PlannedCommand): Promise<SettledCommand> {
+  const { held, command } = plan;
+  if (!held || plan.denial) return plan;
+  const digest = keyedDigest(runtime, canonicalJson([command.kind, command.text, command.parameters ?? null]));
+  if (command.approvalId) {
+    try {
+      const approval = await runtime.approvals.use(command.approvalId, session.id, digest);
+      const reason = `approved (${summarize(approval)})`;
+      return { ...plan, held: undefined, statements: plan.statements.map((statement) => withVerdict(statement, statement.verdict.outcome === 'approval' ? { outcome: 'allow', reason, policies: [...statement.verdict.policies, `approval:${approval.id}`] } : statement.verdict, { approval: approval.id })) };
+    } catch (error) {
+      if (!(error instanceof WardenError) || error.code === 'STORE_UNAVAILABLE') throw error;
+      const reason = error.message;
+      return { ...plan, denial: reason, statements: plan.statements.map((statement) => withVerdict(statement, { outcome: 'deny', reason, policies: [...statement.verdict.policies, `approval:${command.approvalId}`] }, {})) };
+    }
+  }
+  const { record, entry } = await runtime.approvals.open({
+    subject: { kind: 'command', sessionId: session.id, commandId: command.commandId, text: plan.maskedText ?? '', digest },
+    requester: session.identity,
+    connection: session.connection,
+    decision: held,
+    justification: session.justification,
+  });
+  return { ...plan, approval: record, approvalEntry: entry, statements: plan.statements.map((statement) => withVerdict(statement, statement.verdict, { approval: record.id })) };
+}
+
+function withVerdict(statement: PlannedStatement, verdict: Verdict, extra: Record<string, unknown>): PlannedStatement {
+  const { reason: _reason, ...data } = statement.data;
+  return { ...statement, verdict, data: { ...data, ...extra, decision: verdict.outcome, policies: verdict.policies, ...(verdict.outcome === 'allow' ? {} : { reason: verdict.reason }) } };
 }
 
 function toDraft(runtime: Runtime, session: SessionRecord, statement: PlannedStatement): EntryDraft {
@@ -130,11 +183,12 @@ function planCommand(runtime: Runtime, session: SessionRecord, command: Authoriz
   if (!analysis.ok) return refuseWhole(analysis.error, 'unparsable-sql');
 
   const count = analysis.statements.length;
-  const firstRefused = analysis.statements.findIndex((s) => s.decision.outcome !== 'allow');
-  const denial = firstRefused === -1 ? undefined : describeRefusal(analysis.statements[firstRefused]!.decision, firstRefused, count);
+  const firstDenied = analysis.statements.findIndex((s) => s.decision.outcome === 'deny');
+  const denial = firstDenied === -1 ? undefined : describeRefusal(analysis.statements[firstDenied]!.decision, firstDenied, count);
+  const approvals = analysis.statements.map((s) => s.decision).filter((d) => d.outcome === 'approval');
   const statements = analysis.statements.map(({ text, maskedText, facts, decision }, index): PlannedStatement => {
     // A statement that policy allows is still not run when another statement in the same message is refused.
-    const verdict: Verdict = decision.outcome === 'allow' && denial ? { outcome: 'deny', reason: `not run: ${denial}`, policies: ['same-message'] } : decision;
+    const verdict: Verdict = decision.outcome !== 'deny' && denial ? { outcome: 'deny', reason: `not run: ${denial}`, policies: ['same-message'] } : decision;
     return {
       verdict,
       // The digest covers the bound parameters too: what ran is the statement with its values.
@@ -157,13 +211,15 @@ function planCommand(runtime: Runtime, session: SessionRecord, command: Authoriz
       },
     };
   });
-  return { command, statements, denial };
+  const held: PolicyDecision | undefined =
+    approvals.length === 0 || denial
+      ? undefined
+      : { outcome: 'approval', reason: [...new Set(approvals.map((d) => d.reason))].join('; '), policies: [...new Set(approvals.flatMap((d) => d.policies))], requirements: approvals.flatMap((d) => d.requirements ?? []) };
+  return { command, statements, denial, ...(held ? { held, maskedText: capped(analysis.statements.map((s) => s.maskedText).join(';\n')) } : {}) };
 }
 
 function describeRefusal(decision: PolicyDecision, index: number, count: number): string {
-  // Approvals are decided here; holding a command until someone approves comes with the approval workflow.
-  const reason = decision.outcome === 'approval' ? `this command needs approval (${decision.reason}), and approvals cannot be given here yet` : decision.reason;
-  return count > 1 ? `statement ${index + 1} of ${count} refused: ${reason}; nothing in this query was run` : reason;
+  return count > 1 ? `statement ${index + 1} of ${count} refused: ${decision.reason}; nothing in this query was run` : decision.reason;
 }
 
 function capped(text: string): string {

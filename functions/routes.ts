@@ -21,5 +21,10 @@ export const routes: readonly Route[] = [
   { method: 'POST', path: '/v1/sessions/status', entry: 'sessions-status.ts', audience: 'proxy', load: () => import('./sessions-status.js') },
   { method: 'POST', path: '/v1/sessions/{id}/end', entry: 'sessions-end.ts', audience: 'proxy', load: () => import('./sessions-end.js') },
   { method: 'POST', path: '/v1/authorize', entry: 'authorize.ts', audience: 'proxy', load: () => import('./authorize.js') },
+  { method: 'POST', path: '/v1/approvals/status', entry: 'approvals-status.ts', audience: 'proxy', load: () => import('./approvals-status.js') },
+  { method: 'GET', path: '/v1/approvals', entry: 'approvals-read.ts', audience: 'public', load: () => import('./approvals-read.js') },
+  { method: 'GET', path: '/v1/approvals/{id}', entry: 'approvals-read.ts', audience: 'public', load: () => import('./approvals-read.js') },
+  { method: 'POST', path: '/v1/approvals/{id}/{decision}', entry: 'approvals-decide.ts', audience: 'public', load: () => import('./approvals-decide.js') },
+  { method: 'POST', path: '/v1/slack/interactions', entry: 'slack-interactions.ts', audience: 'public', load: () => import('./slack-interactions.js') },
   { method: 'POST', path: '/v1/results', entry: 'results.ts', audience: 'proxy', load: () => import('./results.js') },
 ];

@@ -29,7 +29,8 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredRe
     const sessionId = randomUUID();
     const time = new Date(now()).toISOString();
     const expiresAt = new Date(claims.exp * 1000).toISOString();
-    await sessions.create({ id: sessionId, identity, connection: request.connection, startedAt: time, expiresAt, tokenId: claims.jti });
+    const justification = request.client.justification;
+    await sessions.create({ id: sessionId, identity, connection: request.connection, startedAt: time, expiresAt, tokenId: claims.jti, ...(justification ? { justification } : {}) });
     await ledger.append([
       {
         session: sessionId,

@@ -6,9 +6,11 @@
 import type { z } from 'zod';
 import {
   apiErrorSchema,
+  approvalStatusResponseSchema,
   authorizeResponseSchema,
   sessionStartResponseSchema,
   sessionStatusResponseSchema,
+  type ApprovalStatusResponse,
   type AuthorizeCommand,
   type CommandDecision,
   type CommandResult,
@@ -77,6 +79,11 @@ export class ControlPlaneClient {
   /** Which of these sessions must end now (revoked or expired). */
   async sessionsToEnd(sessionIds: readonly string[]): Promise<SessionStatusResponse['end']> {
     return (await this.post('/v1/sessions/status', { sessionIds }, sessionStatusResponseSchema)).end;
+  }
+
+  /** Where these approvals stand (expired ones are expired by the asking). */
+  async approvalStatuses(ids: readonly string[]): Promise<ApprovalStatusResponse['approvals']> {
+    return (await this.post('/v1/approvals/status', { ids }, approvalStatusResponseSchema)).approvals;
   }
 
   async endSession(sessionId: string, reason: string): Promise<void> {

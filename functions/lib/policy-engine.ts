@@ -15,8 +15,17 @@ export type Outcome = 'allow' | 'deny' | 'approval';
 
 const MAX_CACHED_DECISIONS = 10_000;
 
+/** Who must approve for one @approval policy: `quorum` people from any of `groups` ([] = the configured default). */
+export interface ApprovalRequirement {
+  readonly policy: string;
+  readonly groups: readonly string[];
+  readonly quorum: number;
+}
+
 export interface PolicyDecision {
   readonly outcome: Outcome;
+  /** For an approval: what each forbidding @approval policy asks for; all must be met. */
+  readonly requirements?: readonly ApprovalRequirement[];
   /** Ids of the policies that decided: the permits for an allow, the forbids for a deny or an approval. */
   readonly policies: readonly string[];
   readonly reason: string;
@@ -74,6 +83,7 @@ export class PolicyEngine {
       const annotations = json.type === 'success' ? ((json.json.annotations ?? {}) as Record<string, string>) : {};
       const id = annotations.id ?? `policy${index}`;
       if (policies.has(id)) throw new PolicyError(`two policies have the id "${id}"`, []);
+      checkApprovalAnnotations(id, annotations);
       policies.set(id, { text, annotations });
     });
     const staticPolicies = Object.fromEntries([...policies].map(([id, policy]) => [id, policy.text]));
@@ -112,7 +122,9 @@ export class PolicyEngine {
     const approvals = forbids.map((id) => this.policies.get(id)?.annotations.approval);
     if (approvals.every((reason) => reason !== undefined)) {
       const second = this.evaluate(this.setWithoutApprovalsId, request);
-      if (!('failure' in second) && second.decision === 'allow') return { outcome: 'approval', policies: forbids, reason: approvals.join('; ') };
+      if (!('failure' in second) && second.decision === 'allow') {
+        return { outcome: 'approval', policies: forbids, reason: approvals.join('; '), requirements: forbids.map((id) => requirementOf(id, this.policies.get(id)!.annotations)) };
+      }
     }
     const reasons = forbids.map((id) => this.policies.get(id)?.annotations.reason ?? this.policies.get(id)?.annotations.approval ?? `forbidden by ${id}`);
     return { outcome: 'deny', policies: forbids, reason: `${reasons.join('; ')} (policy ${forbids.join(', ')})` };
@@ -152,6 +164,19 @@ function principalEntities(identity: IdentityChain): { principal: cedar.EntityUi
     principal,
     entities: [{ uid: principal, attrs, parents: groups }, ...groups.map((uid) => ({ uid, attrs: {}, parents: [] }))],
   };
+}
+
+/** @approvers("dba security") names the groups that may approve; @quorum("2") how many must. */
+function requirementOf(policy: string, annotations: Readonly<Record<string, string>>): ApprovalRequirement {
+  return { policy, groups: (annotations.approvers ?? '').split(/[\s,]+/).filter(Boolean), quorum: Number(annotations.quorum ?? '1') };
+}
+
+function checkApprovalAnnotations(id: string, annotations: Readonly<Record<string, string>>): void {
+  const { approval, approvers, quorum } = annotations;
+  if (approval === undefined && (approvers !== undefined || quorum !== undefined)) {
+    throw new PolicyError(`policy "${id}" has @approvers or @quorum but no @approval("why")`, []);
+  }
+  if (quorum !== undefined && !/^[1-9][0-9]?$/.test(quorum)) throw new PolicyError(`policy "${id}": @quorum must be a whole number from 1 to 99, not "${quorum}"`, []);
 }
 
 function ensure(answer: cedar.CheckParseAnswer, message: string): void {

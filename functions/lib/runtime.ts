@@ -7,7 +7,11 @@ import { createHmac } from 'node:crypto';
 import { join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { WardenConfig } from '../../core/config.js';
+import { ApprovalStore } from './approval-store.js';
+import { ApprovalService, type ApprovalNotifier } from './approvals.js';
 import { BatchWriter } from './batch-writer.js';
+import { CallbackReplays } from './callback-replays.js';
+import { SlackNotifier, type SlackSettings } from './slack-notifier.js';
 import { DevIssuer } from './dev-issuer.js';
 import { createDynamoClient } from './dynamodb.js';
 import { loadOrCreateEcKey, loadOrCreateSecret } from './key-files.js';
@@ -32,6 +36,10 @@ export interface Runtime {
   /** Shared secret the proxy presents on proxy routes; IAM auth plays this role in AWS. */
   readonly proxyKey: string;
   readonly policy: PolicyEngine;
+  readonly approvals: ApprovalService;
+  /** Set when approvals.slack is configured. */
+  readonly slack?: SlackSettings;
+  readonly callbackReplays: CallbackReplays;
   readonly now: () => number;
 }
 
@@ -60,6 +68,12 @@ export interface RuntimeOptions {
   readonly proxyKey: string;
   readonly policy: PolicyEngine;
   readonly onBatch?: (seq: number) => void;
+  /** Where reviewers reach this control plane; default approvals.publicUrl, else the configured listen address. */
+  readonly publicUrl?: () => string;
+  /** Slack's secrets, resolved from the environment variables approvals.slack names. */
+  readonly slack?: SlackSettings;
+  /** For tests: who hears of approval changes instead of Slack. */
+  readonly notifier?: ApprovalNotifier;
 }
 
 export async function buildRuntime(options: RuntimeOptions): Promise<Runtime> {
@@ -67,12 +81,22 @@ export async function buildRuntime(options: RuntimeOptions): Promise<Runtime> {
   const paths = statePaths(options.stateDir);
   const client = createDynamoClient({ region: config.store.region, ...(options.storeEndpoint ? { endpoint: options.storeEndpoint } : {}) });
   const now = Date.now;
+  const ledger = new BatchWriter(client, config.store.tablePrefix, now, options.onBatch);
+  const { host, port } = config.controlPlane.listen;
+  const publicUrl = options.publicUrl ?? (() => config.approvals.publicUrl ?? `http://${host}:${port}`);
+  const baseUrl = () => publicUrl().replace(/\/$/, '');
+  const log = (event: Record<string, unknown>) => console.error(JSON.stringify({ component: 'approvals', ...event }));
+  const notifier: ApprovalNotifier | undefined = options.notifier ?? (options.slack ? new SlackNotifier(options.slack, (id): string => approvals.urlOf(id), log) : undefined);
+  const approvals = new ApprovalService(new ApprovalStore(client, config.store.tablePrefix), ledger, config, baseUrl, now, notifier);
   return {
     config,
     client,
     sessions: new SessionStore(client, config.store.tablePrefix),
     revocations: new Revocations(client, config.store.tablePrefix, now),
-    ledger: new BatchWriter(client, config.store.tablePrefix, now, options.onBatch),
+    ledger,
+    approvals,
+    ...(options.slack ? { slack: options.slack } : {}),
+    callbackReplays: new CallbackReplays(client, config.store.tablePrefix, now),
     tokens: new TokenService(await loadOrCreateEcKey(paths.tokenSigningKey), config.tokens.issuer, config.tokens.ttlSeconds, now),
     ...(config.identity.devIssuer ? { devIssuer: new DevIssuer(await loadOrCreateEcKey(paths.devIssuerKey), now) } : {}),
     oidc: new OidcIssuers(config.identity.issuers),

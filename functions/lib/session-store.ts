@@ -12,6 +12,8 @@ export interface SessionRecord {
   readonly expiresAt: string;
   /** The jti of the token that opened the session, for revocation. */
   readonly tokenId: string;
+  /** Why the client connected, as it said at startup; shown to approvers. */
+  readonly justification?: string;
   readonly endedAt?: string;
 }
 

@@ -67,7 +67,28 @@ export const sessionsTable: TableDefinition = {
   purpose: 'Session index: identity chain, connection, start and end.',
 };
 
-export const tables = [batchesTable, ledgerTable, tilesTable, logTable, sessionsTable, revocationsTable] as const;
+/** Approval requests: a held command or a grant request, its approvers' decisions, and its status. */
+export const approvalsTable: TableDefinition = {
+  logicalName: 'approvals',
+  partitionKey: { name: 'id', type: 'S' },
+  purpose: 'Approval requests and the decisions on them, updated with optimistic concurrency.',
+};
+
+/** Just-in-time grants: a role on a connection for a bounded time. */
+export const grantsTable: TableDefinition = {
+  logicalName: 'grants',
+  partitionKey: { name: 'id', type: 'S' },
+  purpose: 'Just-in-time grants and their life cycle.',
+};
+
+/** Signed callbacks already accepted (Slack), by signature: a replay finds its key taken. */
+export const callbacksTable: TableDefinition = {
+  logicalName: 'callbacks',
+  partitionKey: { name: 'signature', type: 'S' },
+  purpose: 'Replay protection for signed callbacks.',
+};
+
+export const tables = [batchesTable, ledgerTable, tilesTable, logTable, sessionsTable, revocationsTable, approvalsTable, grantsTable, callbacksTable] as const;
 
 export function physicalTableName(prefix: string, table: TableDefinition): string {
   return `${prefix}-${table.logicalName}`;
@@ -82,5 +103,8 @@ export function tableNames(prefix: string) {
     log: physicalTableName(prefix, logTable),
     sessions: physicalTableName(prefix, sessionsTable),
     revocations: physicalTableName(prefix, revocationsTable),
+    approvals: physicalTableName(prefix, approvalsTable),
+    grants: physicalTableName(prefix, grantsTable),
+    callbacks: physicalTableName(prefix, callbacksTable),
   };
 }

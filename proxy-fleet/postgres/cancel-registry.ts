@@ -10,6 +10,8 @@ import type { UpstreamTarget } from './upstream.js';
 interface CancelTarget {
   readonly upstream: { readonly processId: number; readonly secretKey: Buffer };
   readonly target: UpstreamTarget;
+  /** Stops what the session itself is waiting on (a command held for approval). */
+  readonly interrupt?: () => void;
 }
 
 export class CancelRegistry {
@@ -29,7 +31,8 @@ export class CancelRegistry {
   cancel(processId: number, secretKey: Buffer): boolean {
     const entry = this.entries.get(processId);
     if (!entry || entry.secretKey.length !== secretKey.length || !timingSafeEqual(entry.secretKey, secretKey)) return false;
-    const { target, upstream } = entry.cancel;
+    const { target, upstream, interrupt } = entry.cancel;
+    interrupt?.();
     const socket = connect({ host: target.host, port: target.port }, () => socket.end(serialize.cancelRequest(upstream.processId, upstream.secretKey)));
     socket.on('error', () => socket.destroy());
     return true;

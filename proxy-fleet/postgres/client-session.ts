@@ -20,6 +20,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import type { CommandDecision, CommandKind, SessionStartResponse } from '../../core/contract.js';
+import type { ApprovalWaiter } from '../approval-waiter.js';
 import type { ControlPlaneClient } from '../control-plane-client.js';
 import { ControlPlaneRefusal } from '../errors.js';
 import type { CancelRegistry } from './cancel-registry.js';
@@ -31,6 +32,7 @@ import { detectorById } from '../../core/masking/detectors.js';
 import { findColumnRule } from '../../core/masking/column-rules.js';
 import { Catalog, CatalogError } from './catalog.js';
 import { BackendCode } from './protocol/codes.js';
+import { takeJustification } from './startup-options.js';
 import { openUpstream, UpstreamLoginError, type Upstream, type UpstreamTarget } from './upstream.js';
 
 const PROTOCOL_3_0 = 196_608;
@@ -42,6 +44,8 @@ const SQLSTATE = {
   cannotConnectNow: '57P03',
   protocolViolation: '08P01',
   adminShutdown: '57P01',
+  queryCanceled: '57014',
+  successfulCompletion: '00000',
 } as const;
 
 export interface ClientTls {
@@ -55,6 +59,8 @@ export interface ClientSessionOptions {
   /** Offered on SSLRequest; without it the proxy answers N, as a server without TLS does. */
   readonly tls?: ClientTls;
   readonly controlPlane: ControlPlaneClient;
+  /** Where commands held for approval wait. */
+  readonly approvals: ApprovalWaiter;
   readonly targets: ReadonlyMap<string, UpstreamTarget>;
   readonly cancels: CancelRegistry;
   /** The shared catalog of a connection, for column masking rules. */
@@ -68,6 +74,9 @@ export class ClientSession {
   private readonly parser = new FrontendParser();
   private phase: Phase = 'startup';
   private startupParameters: Record<string, string> = {};
+  private justification: string | undefined;
+  /** Aborts the wait of a command held for approval: on cancel, or when the session closes. */
+  private hold: AbortController | undefined;
   private session: SessionStartResponse | undefined;
   private upstream: Upstream | undefined;
   private replies: DenialInjector | undefined;
@@ -146,7 +155,9 @@ export class ClientSession {
         this.phase = 'closed';
         return;
       case 'startup': {
-        this.startupParameters = message.parameters;
+        const { parameters, justification } = takeJustification(message.parameters);
+        this.startupParameters = parameters;
+        this.justification = justification;
         const unknownOptions = Object.keys(message.parameters).filter((name) => name.startsWith('_pq_.'));
         if (message.protocolVersion !== PROTOCOL_3_0 || unknownOptions.length > 0) {
           // The parser already refused any major version but 3. Protocol docs, "Protocol
@@ -196,6 +207,7 @@ export class ClientSession {
           tls: this.encrypted,
           user,
           ...(this.startupParameters.application_name ? { application: this.startupParameters.application_name } : {}),
+          ...(this.justification ? { justification: this.justification.slice(0, 500) } : {}),
         },
       });
     } catch (error) {
@@ -224,7 +236,11 @@ export class ClientSession {
     this.replies = replies;
     const processId = randomInt(1, 2 ** 31 - 1);
     const secretKey = randomBytes(4);
-    this.cancelKey = this.options.cancels.register(processId, secretKey, { upstream: upstream.backendKey, target: this.options.targets.get(this.session!.connection)! });
+    this.cancelKey = this.options.cancels.register(processId, secretKey, {
+      upstream: upstream.backendKey,
+      target: this.options.targets.get(this.session!.connection)!,
+      interrupt: () => this.hold?.abort(),
+    });
     socket.write(Buffer.concat([serialize.authenticationOk(), ...upstream.parameterStatuses, serialize.backendKeyData(processId, secretKey), serialize.readyForQuery(upstream.status)]));
     this.phase = 'ready';
     const session = this.session!;
@@ -320,7 +336,7 @@ export class ClientSession {
     const tracker = this.tracker!;
     switch (message.name) {
       case 'query': {
-        const decision = await this.authorize({ kind: 'sql.query', text: message.text });
+        const decision = await this.authorizeOrWait({ kind: 'sql.query', text: message.text });
         if (decision.decision === 'allow') {
           tracker.expect({ kind: 'query', commandId: decision.commandId });
           replies.cycleEnded();
@@ -362,7 +378,7 @@ export class ClientSession {
           upstream.write(message.raw);
           return;
         }
-        const decision = await this.authorize({ kind: 'sql.execute', text: portal.text, parameters: portal.parameters });
+        const decision = await this.authorizeOrWait({ kind: 'sql.execute', text: portal.text, parameters: portal.parameters });
         if (decision.decision === 'allow') {
           tracker.expect({ kind: 'execute', portal: message.portal, commandId: decision.commandId });
           upstream.write(message.raw);
@@ -401,9 +417,35 @@ export class ClientSession {
     }
   }
 
-  private async authorize(command: { kind: CommandKind; text: string; parameters?: (string | null)[] }): Promise<CommandDecision> {
+  /**
+   * A command policy holds for approval waits here: the client gets a NoticeResponse naming the
+   * request at once, then the command runs once approved, or fails with the reason. Messages
+   * after it wait too, as they do behind any command.
+   */
+  private async authorizeOrWait(command: Command): Promise<CommandDecision> {
+    const decision = await this.authorize(command);
+    if (decision.decision !== 'approval' || !decision.approval) return decision;
+    const { id, url, expiresAt } = decision.approval;
+    this.socket.write(
+      serialize.noticeResponse({
+        severity: 'NOTICE',
+        code: SQLSTATE.successfulCompletion,
+        message: `Warden: waiting for approval ${id} (${url})`,
+        detail: `${decision.reason ?? 'policy asks for approval'}; the request expires at ${expiresAt}`,
+        hint: `an approver runs: warden approve ${id} --reason "…"; cancel the query to stop waiting`,
+      }),
+    );
+    this.hold = new AbortController();
+    const outcome = await this.options.approvals.wait(id, this.hold.signal);
+    this.hold = undefined;
+    const refuse = (reason: string, code?: string): CommandDecision => ({ ...decision, decision: 'deny', reason, ...(code ? { error: code } : {}) });
+    if (!outcome) return refuse(`canceled while waiting for approval ${id}`, 'CANCELED');
+    if (outcome.status !== 'approved') return refuse(`approval ${id}: ${outcome.summary}`);
+    return this.authorize({ ...command, approvalId: id }, decision.commandId);
+  }
+
+  private async authorize(command: Command, commandId = this.commandCount++): Promise<CommandDecision> {
     const session = this.session!;
-    const commandId = this.commandCount++;
     try {
       return await this.options.controlPlane.authorize({ sessionId: session.sessionId, commandId, ...command });
     } catch (error) {
@@ -414,6 +456,7 @@ export class ClientSession {
   }
 
   private denialError(decision: CommandDecision): Buffer {
+    if (decision.error === 'CANCELED') return serialize.errorResponse({ severity: 'ERROR', code: SQLSTATE.queryCanceled, message: `canceling statement due to user request (${decision.reason ?? ''})` });
     const unavailable = decision.error !== undefined && decision.statements.length === 0;
     return serialize.errorResponse({
       severity: 'ERROR',
@@ -441,6 +484,7 @@ export class ClientSession {
   private close(reason: string): void {
     if (this.phase === 'closed') return;
     this.phase = 'closed';
+    this.hold?.abort();
     if (this.cancelKey) this.options.cancels.unregister(this.cancelKey);
     this.upstream?.socket.destroy();
     // end(), not destroy(): a FATAL ErrorResponse written just before must still reach the client.
@@ -457,6 +501,13 @@ export class ClientSession {
       });
     }
   }
+}
+
+interface Command {
+  readonly kind: CommandKind;
+  readonly text: string;
+  readonly parameters?: (string | null)[];
+  readonly approvalId?: string;
 }
 
 /** Bind's format codes: none means all text, one applies to every parameter (protocol docs, "Bind"). */

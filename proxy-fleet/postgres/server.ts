@@ -2,6 +2,7 @@
 import { once } from 'node:events';
 import { createServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { ApprovalWaiter } from '../approval-waiter.js';
 import type { ControlPlaneClient } from '../control-plane-client.js';
 import { CancelRegistry } from './cancel-registry.js';
 import { Catalog } from './catalog.js';
@@ -16,6 +17,8 @@ export interface PostgresProxyOptions {
   readonly tls?: ClientTls;
   /** How often to ask the control plane which sessions must end (revocation, expiry). */
   readonly statusPollMs?: number;
+  /** How often to ask about approvals that held commands wait for. */
+  readonly approvalPollMs?: number;
   readonly log?: (event: Record<string, unknown>) => void;
 }
 
@@ -38,10 +41,11 @@ export async function startPostgresProxy(options: PostgresProxyOptions): Promise
   };
   const sockets = new Set<Socket>();
   const log = options.log ?? ((event) => console.error(JSON.stringify({ component: 'postgres-proxy', ...event })));
+  const approvals = new ApprovalWaiter((ids) => options.controlPlane.approvalStatuses(ids), options.approvalPollMs ?? 1000, log);
   const server = createServer((socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
-    const session = new ClientSession({ socket, controlPlane: options.controlPlane, targets: options.targets, cancels, catalogFor, log, ...(options.tls ? { tls: options.tls } : {}) });
+    const session = new ClientSession({ socket, controlPlane: options.controlPlane, approvals, targets: options.targets, cancels, catalogFor, log, ...(options.tls ? { tls: options.tls } : {}) });
     live.add(session);
     socket.on('close', () => live.delete(session));
   });

@@ -195,7 +195,7 @@ when { context has tablesRead && (context.tablesRead.contains("secrets") || cont
   });
 
   it('runs nothing of a multi-statement query when one statement is denied', async () => {
-    const result = await psql(await token(), ['-d', 'app', '-c', "INSERT INTO customers VALUES (3, 'Carol', 0, NULL, NULL); TRUNCATE customers"]);
+    const result = await psql(await token(), ['-d', 'app', '-c', "INSERT INTO customers VALUES (3, 'Carol', 0, NULL, NULL); DROP TABLE customers"]);
     assert.notEqual(result.code, 0);
     assert.match(result.stderr, /statement 2 of 2 refused/);
     assert.equal(await db.sql('SELECT count(*) FROM customers WHERE id = 3', db.database), '0');

@@ -26,6 +26,7 @@ export interface NoticeResponseFields {
   code: string;
   message: string;
   detail?: string;
+  hint?: string;
 }
 
 const SQLSTATE = /^[0-9A-Z]{5}$/;
@@ -237,7 +238,7 @@ function responseFields(fields: ErrorResponseFields | NoticeResponseFields): Buf
     .addString('M')
     .addCString(fields.message);
   if (fields.detail !== undefined) writer.addString('D').addCString(fields.detail);
-  if ('hint' in fields && fields.hint !== undefined) writer.addString('H').addCString(fields.hint);
+  if (fields.hint !== undefined) writer.addString('H').addCString(fields.hint);
   return writer.addByte(0);
 }
 
