@@ -214,7 +214,7 @@ function planCommand(runtime: Runtime, session: SessionRecord, command: Authoriz
   const held: PolicyDecision | undefined =
     approvals.length === 0 || denial
       ? undefined
-      : { outcome: 'approval', reason: [...new Set(approvals.map((d) => d.reason))].join('; '), policies: [...new Set(approvals.flatMap((d) => d.policies))], requirements: approvals.flatMap((d) => d.requirements ?? []) };
+      : { outcome: 'approval', reason: [...new Set(approvals.map((d) => d.reason))].join('; '), policies: [...new Set(approvals.flatMap((d) => d.policies))], requirements: [...new Map(approvals.flatMap((d) => d.requirements ?? []).map((r) => [r.policy, r])).values()] };
   return { command, statements, denial, ...(held ? { held, maskedText: capped(analysis.statements.map((s) => s.maskedText).join(';\n')) } : {}) };
 }
 

@@ -39,10 +39,12 @@ export function decideSql(engine: PolicyEngine, identity: IdentityChain, connect
 function strictest(decisions: readonly PolicyDecision[]): PolicyDecision {
   const worst = Math.max(...decisions.map((d) => severity[d.outcome]));
   const deciding = decisions.filter((d) => severity[d.outcome] === worst);
+  const requirements = new Map(deciding.flatMap((d) => d.requirements ?? []).map((requirement) => [requirement.policy, requirement]));
   return {
     outcome: deciding[0]!.outcome,
     policies: [...new Set(deciding.flatMap((d) => d.policies))],
     reason: [...new Set(deciding.map((d) => d.reason))].join('; '),
+    ...(requirements.size > 0 ? { requirements: [...requirements.values()] } : {}),
   };
 }
 
