@@ -11,7 +11,9 @@ import { describeToken, exchangeForAgent, requestToken } from './token.js';
 import { up } from './up.js';
 import { verifyLiveLog } from './verify.js';
 import { revoke } from './revoke.js';
-import { decideApproval, describeApproval, listApprovals, tokenFrom } from './approvals.js';
+import { tokenFrom } from './api-client.js';
+import { decideApproval, describeApproval, listApprovals } from './approvals.js';
+import { describeGrant, listGrants, parseDuration, requestGrant, revokeGrant } from './grants.js';
 import { loadConfiguredPolicy, testPolicy } from './policy.js';
 import { proveEntry } from './proof.js';
 import { integrateAndCheckpoint } from './checkpoint.js';
@@ -162,6 +164,58 @@ for (const decision of ['approve', 'deny'] as const) {
       console.log(options.json ? JSON.stringify(outcome, null, 2) : `${outcome.id}: ${outcome.status} (${outcome.summary})`);
     });
 }
+
+const grant = program.command('grant').description('just-in-time grants: a role on a connection for a bounded time');
+
+grant
+  .command('request')
+  .description('ask for a role on a connection; policy grants it, asks an approver, or refuses')
+  .requiredOption('--connection <name>', 'the connection')
+  .requiredOption('--role <role>', 'the role (Cedar sees your sessions on the connection in Warden::Role::"<role>")')
+  .requiredOption('--for <duration>', 'how long, e.g. 30m, 2h, 1h30m')
+  .requiredOption('--why <text>', 'the justification, shown to approvers and recorded')
+  .option('--wait', 'wait for the approval when one is needed (exit 1 if denied)')
+  .option('--token <token>', 'your Warden token (default: $WARDEN_TOKEN)')
+  .option('--json', 'print the grant as JSON')
+  .action(async (options: { connection: string; role: string; for: string; why: string; wait?: boolean; token?: string; json?: boolean }) => {
+    const loaded = await loadConfig(program.opts<{ config?: string }>().config);
+    const seconds = parseDuration(options.for);
+    const result = await requestGrant(loaded, tokenFrom(options.token), {
+      connection: options.connection,
+      role: options.role,
+      seconds,
+      why: options.why,
+      ...(options.wait ? { wait: (message: string) => console.error(message) } : {}),
+    });
+    console.log(options.json ? JSON.stringify(result, null, 2) : describeGrant(result));
+    if (result.status === 'pending' && !options.wait) console.error(`an approver runs: warden approve ${result.approval?.id} --reason "…"`);
+    if (result.status === 'denied' || result.status === 'expired' || result.status === 'revoked') process.exitCode = 1;
+  });
+
+grant
+  .command('list')
+  .description('your grants, newest first')
+  .option('--token <token>', 'your Warden token (default: $WARDEN_TOKEN)')
+  .option('--json', 'print the grants as JSON')
+  .action(async (options: { token?: string; json?: boolean }) => {
+    const loaded = await loadConfig(program.opts<{ config?: string }>().config);
+    const grants = await listGrants(loaded, tokenFrom(options.token));
+    if (options.json) console.log(JSON.stringify(grants, null, 2));
+    else console.log(grants.length === 0 ? 'no grants' : grants.map(describeGrant).join('\n'));
+  });
+
+grant
+  .command('revoke')
+  .description('end a grant now (yours, or anyone\'s if you are an approver); sessions using it end within seconds')
+  .argument('<id>', 'the grant id (grt_…)')
+  .requiredOption('--reason <text>', 'why; recorded in the ledger')
+  .option('--token <token>', 'your Warden token (default: $WARDEN_TOKEN)')
+  .option('--json', 'print the grant as JSON')
+  .action(async (id: string, options: { reason: string; token?: string; json?: boolean }) => {
+    const loaded = await loadConfig(program.opts<{ config?: string }>().config);
+    const result = await revokeGrant(loaded, tokenFrom(options.token), id, options.reason);
+    console.log(options.json ? JSON.stringify(result, null, 2) : describeGrant(result));
+  });
 
 program
   .command('verify')

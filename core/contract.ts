@@ -10,6 +10,7 @@ export const identityChainSchema = z.object({
   chain: z.string(),
   act: z.array(z.object({ sub: z.string() })).readonly(),
   workload: z.boolean().optional(),
+  roles: z.array(z.string()).readonly().optional(),
 });
 
 /** POST /v1/sessions — the proxy presents the client's Warden token. */
@@ -124,6 +125,16 @@ export type ApprovalStatusResponse = z.infer<typeof approvalStatusResponseSchema
 
 /** POST /v1/approvals/{id}/approve and …/deny — an approver's decision, with the approver's Warden token as bearer. */
 export const approvalDecisionRequestSchema = z.object({ reason: z.string().trim().min(1, 'give a reason').max(500) });
+
+/** POST /v1/grants — ask for a just-in-time grant, with the requester's Warden token as bearer. */
+export const grantRequestSchema = z.object({
+  connection: z.string().min(1).max(200),
+  role: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/, 'a role is 1 to 64 letters, digits, "_", ".", ":" or "-"'),
+  seconds: z.number().int().positive(),
+  justification: z.string().trim().min(1, 'say why you need it (--why)').max(500),
+});
+/** POST /v1/grants/{id}/revoke */
+export const grantRevokeSchema = z.object({ reason: z.string().trim().min(1, 'give a reason').max(500) });
 
 /** POST /v1/results — what each authorized command did, for its command.result entry. */
 export const commandResultSchema = z.object({

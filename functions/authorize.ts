@@ -100,7 +100,9 @@ async function decideSession(runtime: Runtime, sessionId: string, commands: read
   if (!session) throw new WardenError('UNKNOWN_SESSION', `no session ${sessionId}`);
   if (session.endedAt) throw new WardenError('SESSION_ENDED', `session ${sessionId} ended at ${session.endedAt}`);
   const expiredAt = runtime.now() >= Date.parse(session.expiresAt) ? session.expiresAt : undefined;
-  const plans = await Promise.all(commands.map((command) => settleApproval(runtime, session, planCommand(runtime, session, command, expiredAt))));
+  // A session started with grants runs only while all of them hold.
+  const grantEnded = await runtime.grants.firstEnded(session.grants ?? []);
+  const plans = await Promise.all(commands.map((command) => settleApproval(runtime, session, planCommand(runtime, session, command, expiredAt, grantEnded))));
   const drafts = plans.flatMap((plan) => [...plan.statements.map((statement) => toDraft(runtime, session, statement)), ...(plan.approvalEntry ? [plan.approvalEntry] : [])]);
   const written = await runtime.ledger.append(drafts);
   for (const plan of plans) if (plan.approvalEntry && plan.approval) await runtime.approvals.announce(plan.approval);
@@ -171,7 +173,7 @@ function toDraft(runtime: Runtime, session: SessionRecord, statement: PlannedSta
   };
 }
 
-function planCommand(runtime: Runtime, session: SessionRecord, command: AuthorizeCommand, expiredAt: string | undefined): PlannedCommand {
+function planCommand(runtime: Runtime, session: SessionRecord, command: AuthorizeCommand, expiredAt: string | undefined, grantEnded: string | undefined): PlannedCommand {
   const common = { commandId: command.commandId, kind: command.kind, policyVersion: runtime.policy.version };
   const refuseWhole = (reason: string, rule: string): PlannedCommand => ({
     command,
@@ -179,6 +181,7 @@ function planCommand(runtime: Runtime, session: SessionRecord, command: Authoriz
     statements: [{ verdict: { outcome: 'deny', reason, policies: [rule] }, raw: command.text, data: { ...common, statement: 0, statements: 1, text: '[withheld: not parsed]', decision: 'deny', policies: [rule], reason } }],
   });
   if (expiredAt) return refuseWhole(`the session's token expired at ${expiredAt}; reconnect with a new token`, 'token-expired');
+  if (grantEnded) return refuseWhole(`the session's ${grantEnded}; reconnect, or ask for a new grant with warden grant request`, 'grant-ended');
   const analysis = decideSql(runtime.policy, session.identity, session.connection, command.text, sqlStateOf(session.id));
   if (!analysis.ok) return refuseWhole(analysis.error, 'unparsable-sql');
 

@@ -25,6 +25,10 @@ export const routes: readonly Route[] = [
   { method: 'GET', path: '/v1/approvals', entry: 'approvals-read.ts', audience: 'public', load: () => import('./approvals-read.js') },
   { method: 'GET', path: '/v1/approvals/{id}', entry: 'approvals-read.ts', audience: 'public', load: () => import('./approvals-read.js') },
   { method: 'POST', path: '/v1/approvals/{id}/{decision}', entry: 'approvals-decide.ts', audience: 'public', load: () => import('./approvals-decide.js') },
+  { method: 'POST', path: '/v1/grants', entry: 'grants-request.ts', audience: 'public', load: () => import('./grants-request.js') },
+  { method: 'GET', path: '/v1/grants', entry: 'grants-read.ts', audience: 'public', load: () => import('./grants-read.js') },
+  { method: 'GET', path: '/v1/grants/{id}', entry: 'grants-read.ts', audience: 'public', load: () => import('./grants-read.js') },
+  { method: 'POST', path: '/v1/grants/{id}/revoke', entry: 'grants-revoke.ts', audience: 'public', load: () => import('./grants-revoke.js') },
   { method: 'POST', path: '/v1/slack/interactions', entry: 'slack-interactions.ts', audience: 'public', load: () => import('./slack-interactions.js') },
   { method: 'POST', path: '/v1/results', entry: 'results.ts', audience: 'proxy', load: () => import('./results.js') },
 ];

@@ -25,12 +25,14 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredRe
     const claims = await tokens.verify(request.token, request.connection);
     const revoked = await runtime.revocations.find([Revocations.tokenKey(claims.jti), Revocations.chainKey(claims.chain)]);
     if (revoked) throw new WardenError('TOKEN_REVOKED', `this token was revoked at ${revoked.revokedAt} (${revoked.reason}); ask whoever started the chain for a new one`);
-    const identity: IdentityChain = { sub: claims.sub, groups: claims.groups, chain: claims.chain, act: claims.act, ...(claims.workload ? { workload: true } : {}) };
+    const token: IdentityChain = { sub: claims.sub, groups: claims.groups, chain: claims.chain, act: claims.act, ...(claims.workload ? { workload: true } : {}) };
+    const grants = await runtime.grants.activeFor(token, request.connection);
+    const identity: IdentityChain = grants.length > 0 ? { ...token, roles: [...new Set(grants.map((grant) => grant.role))].sort() } : token;
     const sessionId = randomUUID();
     const time = new Date(now()).toISOString();
     const expiresAt = new Date(claims.exp * 1000).toISOString();
     const justification = request.client.justification;
-    await sessions.create({ id: sessionId, identity, connection: request.connection, startedAt: time, expiresAt, tokenId: claims.jti, ...(justification ? { justification } : {}) });
+    await sessions.create({ id: sessionId, identity, connection: request.connection, startedAt: time, expiresAt, tokenId: claims.jti, ...(justification ? { justification } : {}), ...(grants.length > 0 ? { grants: grants.map((grant) => grant.id) } : {}) });
     await ledger.append([
       {
         session: sessionId,
@@ -39,7 +41,13 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredRe
         time,
         identity,
         connection: request.connection,
-        data: { protocol: request.protocol, client: request.client, token: { jti: claims.jti, expiresAt }, policyVersion },
+        data: {
+          protocol: request.protocol,
+          client: request.client,
+          token: { jti: claims.jti, expiresAt },
+          policyVersion,
+          ...(grants.length > 0 ? { grants: grants.map((grant) => ({ id: grant.id, role: grant.role, expiresAt: grant.expiresAt })) } : {}),
+        },
       },
     ]);
     const masking = { columns: config.masking.columns, detectors: config.masking.detectors ?? contentDetectors.map((detector) => detector.id) };

@@ -1,6 +1,6 @@
 /**
  * POST /v1/sessions/status — which running sessions must end: revoked (their token or their
- * whole chain) or past their token's expiry. The proxy polls it, so a revocation ends
+ * whole chain), past their token's expiry, or started with a grant that has ended. The proxy polls it, so a revocation ends
  * running sessions within the poll interval plus the revocation cache (a few seconds).
  */
 import middy from '@middy/core';
@@ -14,7 +14,7 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredRe
   .use(apiErrors())
   .use(requireProxyKey())
   .handler(async (event) => {
-    const { sessions, revocations, now } = getRuntime();
+    const { sessions, revocations, grants, now } = getRuntime();
     const { sessionIds } = parseJsonBody(event, sessionStatusRequestSchema);
     const records = await Promise.all(sessionIds.map(async (id) => ({ id, record: await sessions.get(id) })));
     const keys = records.flatMap(({ record }) => (record ? [Revocations.tokenKey(record.tokenId), Revocations.chainKey(record.identity.chain)] : []));
@@ -28,6 +28,11 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredRe
       const revocation = revoked.get(Revocations.tokenKey(record.tokenId)) ?? revoked.get(Revocations.chainKey(record.identity.chain));
       if (revocation) end.push({ sessionId: id, reason: `the session's token was revoked at ${revocation.revokedAt} (${revocation.reason})` });
       else if (now() >= Date.parse(record.expiresAt)) end.push({ sessionId: id, reason: `the session's token expired at ${record.expiresAt}` });
+      else {
+        const ended = await grants.firstEnded(record.grants ?? []);
+        if (ended) end.push({ sessionId: id, reason: `the session's ${ended}` });
+      }
     }
     return json(200, { end });
   });
+

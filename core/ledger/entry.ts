@@ -12,6 +12,8 @@ export interface IdentityChain {
   readonly act: readonly { readonly sub: string }[];
   /** The root is a workload (a service account), not a person: Cedar sees it as an Agent. */
   readonly workload?: boolean;
+  /** Roles of just-in-time grants in effect for this session: Cedar sees the principal `in` each Warden::Role. */
+  readonly roles?: readonly string[];
 }
 
 export const entryTypes = [

@@ -44,6 +44,8 @@ export interface ApprovalNotifier {
 }
 
 export class ApprovalService {
+  private readonly settledListeners: ((record: ApprovalRecord) => Promise<void>)[] = [];
+
   constructor(
     private readonly store: ApprovalStore,
     private readonly ledger: BatchWriter,
@@ -52,6 +54,11 @@ export class ApprovalService {
     private readonly now: () => number,
     private readonly notifier?: ApprovalNotifier,
   ) {}
+
+  /** Called when a request is approved, denied or expires (a grant waits on its approval this way). */
+  onSettled(listener: (record: ApprovalRecord) => Promise<void>): void {
+    this.settledListeners.push(listener);
+  }
 
   urlOf(id: string): string {
     return `${this.publicUrl()}/v1/approvals/${id}`;
@@ -130,7 +137,7 @@ export class ApprovalService {
       };
       if (!(await this.store.replace(record, next))) continue;
       await this.ledger.append([this.entry(next, 'approval.decided', { approver: { sub: approver.sub, groups: approver.groups }, decision, reason, via, status: next.status })]);
-      await this.notifier?.changed(next).catch(() => undefined);
+      await this.settled(next);
       return next;
     }
     throw new WardenError('ALREADY_DECIDED', `approval request ${id} kept changing while this decision was made; look at it again`);
@@ -157,8 +164,14 @@ export class ApprovalService {
     // Whoever wins the write records the expiry; a loser rereads what the winner wrote.
     if (!(await this.store.replace(record, expired))) return (await this.store.get(record.id)) ?? record;
     await this.ledger.append([this.entry(expired, 'approval.expired', { expiresAt: record.expiresAt, approvals: record.decisions.length })]);
-    await this.notifier?.changed(expired).catch(() => undefined);
+    await this.settled(expired);
     return expired;
+  }
+
+  private async settled(record: ApprovalRecord): Promise<void> {
+    await this.notifier?.changed(record).catch(() => undefined);
+    if (record.status === 'pending') return;
+    for (const listener of this.settledListeners) await listener(record);
   }
 
   private entry(record: ApprovalRecord, type: EntryDraft['type'], data: Record<string, unknown>): EntryDraft {

@@ -104,7 +104,8 @@ export class PolicyEngine {
    * memoized: an agent repeating a statement shape pays for the WASM round trip once.
    */
   decide(request: PolicyRequest): PolicyDecision {
-    const key = JSON.stringify([request.identity.sub, request.identity.groups, request.identity.act, request.identity.chain, request.action, request.resource, request.context]);
+    const { identity } = request;
+    const key = JSON.stringify([identity.sub, identity.groups, identity.roles, identity.act, identity.chain, request.action, request.resource, request.context]);
     const cached = this.decisions.get(key);
     if (cached) return cached;
     const decision = this.decideUncached(request);
@@ -150,9 +151,9 @@ export class PolicyEngine {
   }
 }
 
-/** The principal and its groups: the innermost acting Agent, a workload's own Agent, or else the User. */
+/** The principal and its groups and granted roles: the innermost acting Agent, a workload's own Agent, or else the User. */
 function principalEntities(identity: IdentityChain): { principal: cedar.EntityUid; entities: cedar.Entities } {
-  const groups = identity.groups.map((group) => ({ type: 'Warden::Group', id: group }));
+  const groups = [...identity.groups.map((group) => ({ type: 'Warden::Group', id: group })), ...(identity.roles ?? []).map((role) => ({ type: 'Warden::Role', id: role }))];
   const depth = identity.act.length;
   const actor = identity.act.at(-1);
   // A workload acting for itself is an Agent too, its own root.

@@ -11,6 +11,8 @@ import { ApprovalStore } from './approval-store.js';
 import { ApprovalService, type ApprovalNotifier } from './approvals.js';
 import { BatchWriter } from './batch-writer.js';
 import { CallbackReplays } from './callback-replays.js';
+import { GrantStore } from './grant-store.js';
+import { GrantService } from './grants.js';
 import { SlackNotifier, type SlackSettings } from './slack-notifier.js';
 import { DevIssuer } from './dev-issuer.js';
 import { createDynamoClient } from './dynamodb.js';
@@ -37,6 +39,7 @@ export interface Runtime {
   readonly proxyKey: string;
   readonly policy: PolicyEngine;
   readonly approvals: ApprovalService;
+  readonly grants: GrantService;
   /** Set when approvals.slack is configured. */
   readonly slack?: SlackSettings;
   readonly callbackReplays: CallbackReplays;
@@ -95,6 +98,7 @@ export async function buildRuntime(options: RuntimeOptions): Promise<Runtime> {
     revocations: new Revocations(client, config.store.tablePrefix, now),
     ledger,
     approvals,
+    grants: new GrantService(new GrantStore(client, config.store.tablePrefix), approvals, ledger, options.policy, config, now),
     ...(options.slack ? { slack: options.slack } : {}),
     callbackReplays: new CallbackReplays(client, config.store.tablePrefix, now),
     tokens: new TokenService(await loadOrCreateEcKey(paths.tokenSigningKey), config.tokens.issuer, config.tokens.ttlSeconds, now),

@@ -14,6 +14,8 @@ export interface SessionRecord {
   readonly tokenId: string;
   /** Why the client connected, as it said at startup; shown to approvers. */
   readonly justification?: string;
+  /** Just-in-time grants in effect when the session started; it ends when one of them ends. */
+  readonly grants?: readonly string[];
   readonly endedAt?: string;
 }
 

@@ -74,10 +74,11 @@ export const approvalsTable: TableDefinition = {
   purpose: 'Approval requests and the decisions on them, updated with optimistic concurrency.',
 };
 
-/** Just-in-time grants: a role on a connection for a bounded time. */
+/** Just-in-time grants: a role on a connection for a bounded time; partition = holder, sort = grant id. */
 export const grantsTable: TableDefinition = {
   logicalName: 'grants',
-  partitionKey: { name: 'id', type: 'S' },
+  partitionKey: { name: 'holder', type: 'S' },
+  sortKey: { name: 'id', type: 'S' },
   purpose: 'Just-in-time grants and their life cycle.',
 };
 

@@ -1,0 +1,108 @@
+/**
+ * The grants table, partitioned by holder so a session start finds its holder's grants with
+ * one query. A grant's id carries its holder (`grt_<holder, base64url>.<random>`), so the
+ * id alone finds the item. Changes are whole-record replacements conditioned on a version.
+ */
+import { randomBytes } from 'node:crypto';
+import { ConditionalCheckFailedException, GetItemCommand, PutItemCommand, QueryCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { storeCall, storeUnavailable } from './store-errors.js';
+import { tableNames } from './tables.js';
+
+export type GrantStatus = 'pending' | 'active' | 'denied' | 'expired' | 'revoked';
+
+export interface GrantRecord {
+  readonly id: string;
+  readonly version: number;
+  readonly status: GrantStatus;
+  /** Whose grant: the root identity of the token that asked. */
+  readonly holder: string;
+  /** Set when an agent asked: the grant then applies to that identity chain only. */
+  readonly chain?: string;
+  readonly connection: string;
+  readonly role: string;
+  readonly seconds: number;
+  readonly justification: string;
+  readonly requestedAt: string;
+  /** The approval request, when policy asked for one. */
+  readonly approval?: string;
+  readonly activatedAt?: string;
+  /** activatedAt + seconds: the grant's time runs from when it takes effect. */
+  readonly expiresAt?: string;
+  readonly endedAt?: string;
+  readonly endReason?: string;
+}
+
+export function newGrantId(holder: string): string {
+  return `grt_${Buffer.from(holder).toString('base64url')}.${randomBytes(9).toString('base64url')}`;
+}
+
+export function holderOfGrantId(id: string): string | undefined {
+  const match = /^grt_([A-Za-z0-9_-]+)\.[A-Za-z0-9_-]+$/.exec(id);
+  return match ? Buffer.from(match[1]!, 'base64url').toString('utf8') : undefined;
+}
+
+export class GrantStore {
+  private readonly table: string;
+
+  constructor(
+    private readonly client: DynamoDBClient,
+    prefix: string,
+  ) {
+    this.table = tableNames(prefix).grants;
+  }
+
+  async create(record: GrantRecord): Promise<void> {
+    await storeCall(() => this.client.send(new PutItemCommand({ TableName: this.table, Item: this.item(record), ConditionExpression: 'attribute_not_exists(id)' })));
+  }
+
+  async get(id: string): Promise<GrantRecord | undefined> {
+    const holder = holderOfGrantId(id);
+    if (holder === undefined) return undefined;
+    const result = await storeCall(() => this.client.send(new GetItemCommand({ TableName: this.table, Key: { holder: { S: holder }, id: { S: id } }, ConsistentRead: true })));
+    const text = result.Item?.record?.S;
+    return text === undefined ? undefined : (JSON.parse(text) as GrantRecord);
+  }
+
+  async ofHolder(holder: string): Promise<GrantRecord[]> {
+    const records: GrantRecord[] = [];
+    let start: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await storeCall(() =>
+        this.client.send(
+          new QueryCommand({
+            TableName: this.table,
+            KeyConditionExpression: 'holder = :holder',
+            ExpressionAttributeValues: { ':holder': { S: holder } },
+            ConsistentRead: true,
+            ...(start ? { ExclusiveStartKey: start } : {}),
+          }),
+        ),
+      );
+      for (const item of page.Items ?? []) records.push(JSON.parse(String(item.record?.S)) as GrantRecord);
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return records;
+  }
+
+  /** Replaces `previous` with `next` unless someone changed it first; false when they did. */
+  async replace(previous: GrantRecord, next: GrantRecord): Promise<boolean> {
+    try {
+      await this.client.send(
+        new PutItemCommand({
+          TableName: this.table,
+          Item: this.item({ ...next, version: previous.version + 1 }),
+          ConditionExpression: 'version = :version',
+          ExpressionAttributeValues: { ':version': { N: String(previous.version) } },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw storeUnavailable(error);
+    }
+  }
+
+  private item(record: GrantRecord) {
+    return { holder: { S: record.holder }, id: { S: record.id }, version: { N: String(record.version) }, record: { S: JSON.stringify(record) } };
+  }
+}
