@@ -60,11 +60,12 @@ program
   .requiredOption('--as <name>', 'the identity (subject) to act as')
   .option('--groups <list>', 'comma-separated groups', '')
   .option('--audience <connection...>', 'connections the token may open (default: all)')
+  .option('--why <text>', 'why you connect (a ticket, a task): carried in the token and shown to approvers')
   .option('--json', 'print the whole token response as JSON')
-  .action(async (options: { as: string; groups: string; audience?: string[]; json?: boolean }) => {
+  .action(async (options: { as: string; groups: string; audience?: string[]; why?: string; json?: boolean }) => {
     const loaded = await loadConfig(program.opts<{ config?: string }>().config);
     const groups = options.groups.split(',').map((g) => g.trim()).filter(Boolean);
-    const response = await requestToken(loaded, { as: options.as, groups, audience: options.audience ?? [] });
+    const response = await requestToken(loaded, { as: options.as, groups, audience: options.audience ?? [], ...(options.why ? { why: options.why } : {}) });
     console.log(options.json ? JSON.stringify(response, null, 2) : response.access_token);
   });
 
@@ -100,11 +101,12 @@ program
   .requiredOption('--as <agent>', 'the agent that will act with the child token')
   .option('--audience <connection...>', 'connections the child may open (default: the parent\'s)')
   .option('--scope <scope>', "the child's scope (default: the parent's)")
+  .option('--why <text>', "what the agent is for, shown to approvers (default: the parent's)")
   .option('--json', 'print the whole token response as JSON')
-  .action(async (options: { token: string; as: string; audience?: string[]; scope?: string; json?: boolean }) => {
+  .action(async (options: { token: string; as: string; audience?: string[]; scope?: string; why?: string; json?: boolean }) => {
     const loaded = await loadConfig(program.opts<{ config?: string }>().config);
     const token = options.token === '-' ? (await readStdin()).trim() : options.token;
-    const response = await exchangeForAgent(loaded, { token, as: options.as, audience: options.audience ?? [], ...(options.scope ? { scope: options.scope } : {}) });
+    const response = await exchangeForAgent(loaded, { token, as: options.as, audience: options.audience ?? [], ...(options.scope ? { scope: options.scope } : {}), ...(options.why ? { why: options.why } : {}) });
     console.log(options.json ? JSON.stringify(response, null, 2) : response.access_token);
   });
 

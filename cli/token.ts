@@ -15,6 +15,8 @@ export interface TokenOptions {
   readonly as: string;
   readonly groups: readonly string[];
   readonly audience: readonly string[];
+  /** Why: carried in the token and shown to approvers. */
+  readonly why?: string;
 }
 
 export interface TokenResponse {
@@ -32,6 +34,7 @@ export async function requestToken(loaded: LoadedConfig, options: TokenOptions):
     subject_token_type: ID_TOKEN_TYPE,
   });
   for (const audience of options.audience) form.append('audience', audience);
+  if (options.why) form.set('justification', options.why);
   return postExchange(loaded, form);
 }
 
@@ -42,6 +45,8 @@ export interface ExchangeOptions {
   readonly as: string;
   readonly audience: readonly string[];
   readonly scope?: string;
+  /** Why the child exists; default: the parent's. */
+  readonly why?: string;
 }
 
 /** A child token for an agent started by the holder of `token` (RFC 8693 delegation). */
@@ -55,6 +60,7 @@ export async function exchangeForAgent(loaded: LoadedConfig, options: ExchangeOp
   });
   for (const audience of options.audience) form.append('audience', audience);
   if (options.scope) form.set('scope', options.scope);
+  if (options.why) form.set('justification', options.why);
   return postExchange(loaded, form);
 }
 

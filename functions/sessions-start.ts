@@ -31,7 +31,8 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredRe
     const sessionId = randomUUID();
     const time = new Date(now()).toISOString();
     const expiresAt = new Date(claims.exp * 1000).toISOString();
-    const justification = request.client.justification;
+    // Said at connect time, or carried by the token.
+    const justification = request.client.justification ?? claims.justification;
     await sessions.create({ id: sessionId, identity, connection: request.connection, startedAt: time, expiresAt, tokenId: claims.jti, ...(justification ? { justification } : {}), ...(grants.length > 0 ? { grants: grants.map((grant) => grant.id) } : {}) });
     await ledger.append([
       {

@@ -27,6 +27,8 @@ const exchangeSchema = z.object({
   scope: z.string().optional(),
   actor_token: z.string().min(1).max(16_384).optional(),
   actor_token_type: z.enum(subjectTokenTypes).optional(),
+  /** Not RFC 8693: why this chain exists, carried in the token and shown to approvers. */
+  justification: z.string().trim().min(1).max(500, 'justification: at most 500 characters').optional(),
 });
 
 /** RFC 8693 §2.1 sends application/x-www-form-urlencoded; JSON is accepted too for scripts. */
@@ -75,7 +77,7 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredRe
     const runtime = getRuntime();
     const request = readExchange(event);
     const issued = isWardenToken(request.subject_token, runtime.tokens.issuer) ? await delegate(runtime, request) : await exchangeIdentity(runtime, request);
-    const { token, claims } = await runtime.tokens.issue(issued);
+    const { token, claims } = await runtime.tokens.issue({ ...issued, justification: request.justification });
     return json(200, {
       access_token: token,
       issued_token_type: JWT_TOKEN_TYPE,

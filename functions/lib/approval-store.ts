@@ -3,11 +3,12 @@
  * version, so two approvers deciding at once cannot both win: the second write fails its
  * condition, rereads, and sees the request already decided.
  */
-import { ConditionalCheckFailedException, GetItemCommand, PutItemCommand, ScanCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, PutItemCommand, ScanCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { ApprovalStatus } from '../../core/contract.js';
 import type { IdentityChain } from '../../core/ledger/entry.js';
 import type { ApprovalRequirement } from './policy-engine.js';
-import { storeCall, storeUnavailable } from './store-errors.js';
+import { storeCall } from './store-errors.js';
+import { putIfVersion } from './versioned-put.js';
 import { tableNames } from './tables.js';
 
 export type DecisionChannel = 'slack' | 'cli' | 'api';
@@ -69,20 +70,7 @@ export class ApprovalStore {
 
   /** Replaces `previous` with `next` unless someone changed it first; false when they did. */
   async replace(previous: ApprovalRecord, next: ApprovalRecord): Promise<boolean> {
-    try {
-      await this.client.send(
-        new PutItemCommand({
-          TableName: this.table,
-          Item: this.item({ ...next, version: previous.version + 1 }),
-          ConditionExpression: 'version = :version',
-          ExpressionAttributeValues: { ':version': { N: String(previous.version) } },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw storeUnavailable(error);
-    }
+    return putIfVersion(this.client, this.table, this.item({ ...next, version: previous.version + 1 }), previous.version);
   }
 
   /** Requests in one status. A scan: the table holds requests of the last days, not history (that is the ledger). */

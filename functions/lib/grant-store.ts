@@ -4,8 +4,9 @@
  * id alone finds the item. Changes are whole-record replacements conditioned on a version.
  */
 import { randomBytes } from 'node:crypto';
-import { ConditionalCheckFailedException, GetItemCommand, PutItemCommand, QueryCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { storeCall, storeUnavailable } from './store-errors.js';
+import { GetItemCommand, PutItemCommand, QueryCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { storeCall } from './store-errors.js';
+import { putIfVersion } from './versioned-put.js';
 import { tableNames } from './tables.js';
 
 export type GrantStatus = 'pending' | 'active' | 'denied' | 'expired' | 'revoked';
@@ -86,20 +87,7 @@ export class GrantStore {
 
   /** Replaces `previous` with `next` unless someone changed it first; false when they did. */
   async replace(previous: GrantRecord, next: GrantRecord): Promise<boolean> {
-    try {
-      await this.client.send(
-        new PutItemCommand({
-          TableName: this.table,
-          Item: this.item({ ...next, version: previous.version + 1 }),
-          ConditionExpression: 'version = :version',
-          ExpressionAttributeValues: { ':version': { N: String(previous.version) } },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw storeUnavailable(error);
-    }
+    return putIfVersion(this.client, this.table, this.item({ ...next, version: previous.version + 1 }), previous.version);
   }
 
   private item(record: GrantRecord) {

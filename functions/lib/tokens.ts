@@ -20,6 +20,8 @@ export interface WardenClaims {
   /** The root identity is a workload (client credentials), not a person. */
   readonly workload: boolean;
   readonly scope: string;
+  /** Why the chain exists (a ticket, a task), shown to approvers; children inherit it. */
+  readonly justification?: string;
   readonly jti: string;
   readonly iat: number;
   readonly exp: number;
@@ -31,6 +33,7 @@ export interface IssueRequest {
   readonly audience: readonly string[];
   readonly scope: string;
   readonly workload?: boolean;
+  readonly justification?: string | undefined;
   /** For a child token: the parent's claims and the agent that will act with it. */
   readonly delegation?: { readonly parent: WardenClaims; readonly actor: string };
 }
@@ -55,12 +58,13 @@ export class TokenService {
       act: parent ? [...parent.act, { sub: request.delegation!.actor }] : [],
       workload: parent?.workload ?? request.workload ?? false,
       scope: request.scope,
+      ...((request.justification ?? parent?.justification) ? { justification: request.justification ?? parent?.justification } : {}),
       jti: randomUUID(),
       iat,
       // A child never outlives its parent (invariant 5).
       exp: Math.min(iat + this.ttlSeconds, parent?.exp ?? Number.POSITIVE_INFINITY),
     };
-    const token = await new SignJWT({ groups: claims.groups, chain: claims.chain, scope: claims.scope, ...(claims.act.length > 0 ? { act: nestActors(claims.act) } : {}), ...(claims.workload ? { workload: true } : {}) })
+    const token = await new SignJWT({ groups: claims.groups, chain: claims.chain, scope: claims.scope, ...(claims.act.length > 0 ? { act: nestActors(claims.act) } : {}), ...(claims.workload ? { workload: true } : {}), ...(claims.justification ? { justification: claims.justification } : {}) })
       .setProtectedHeader({ alg: 'ES256', kid: this.key.kid, typ: 'JWT' })
       .setIssuer(claims.iss)
       .setSubject(claims.sub)
@@ -92,6 +96,7 @@ export class TokenService {
       act: flattenActors(payload.act),
       workload: payload.workload === true,
       scope: typeof payload.scope === 'string' ? payload.scope : '',
+      ...(typeof payload.justification === 'string' ? { justification: payload.justification } : {}),
       jti: String(payload.jti),
       iat: Number(payload.iat),
       exp: Number(payload.exp),

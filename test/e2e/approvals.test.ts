@@ -11,8 +11,6 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import type { LedgerEntry } from '../../core/ledger/entry.js';
-import { createDynamoClient } from '../../functions/lib/dynamodb.js';
-import { LedgerReader } from '../../functions/lib/ledger-reader.js';
 import { DEFAULT_POLICY_FILE } from '../../functions/lib/policy-files.js';
 import { startFakeSlack, type FakeSlack, type InteractionOptions } from '../helpers/fake-slack.js';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
@@ -57,14 +55,10 @@ describe('approvals through warden up', () => {
     return send(body, headers);
   };
   const send = (body: string, headers: Record<string, string>) => fetch(`${apiUrl}/v1/slack/interactions`, { method: 'POST', headers, body });
-  const status = async (id: string, bearer: string) => ((await (await fetch(`${apiUrl}/v1/approvals/${id}`, { headers: { authorization: `Bearer ${bearer}` } })).json()) as { status: string; decisions: unknown[] });
-  const entries = async (): Promise<LedgerEntry[]> => {
-    assert.equal((await warden.cli(['checkpoint'])).code, 0);
-    const reader = new LedgerReader(createDynamoClient({ endpoint: (await warden.running()).storeEndpoint!, region: 'us-east-1' }), 'warden');
-    const list: LedgerEntry[] = [];
-    for await (const stored of reader.entries()) list.push(JSON.parse(stored.entry) as LedgerEntry);
-    return list;
-  };
+  const status = async (id: string, bearer: string) =>
+    (await (await fetch(`${apiUrl}/v1/approvals/${id}`, { headers: { authorization: `Bearer ${bearer}` } })).json()) as { status: string; decisions: unknown[]; justification: string | null };
+
+  const entries = async () => (await warden.ledger()).map((stored) => JSON.parse(stored.entry) as LedgerEntry);
 
   before(async () => {
     db = await startTestPostgres();
@@ -184,7 +178,7 @@ when { context.tablesWritten.contains("orders") && context.hasWhere };
 
   it('refuses self-approval, approval through the chain, non-approvers and unlinked Slack users', async () => {
     const alice = await token('alice', 'eng,approvers');
-    const agent = await warden.cli(['exchange', '--token', alice, '--as', 'agent-7']);
+    const agent = await warden.cli(['exchange', '--token', alice, '--as', 'agent-7', '--why', 'nightly cleanup job']);
     assert.equal(agent.code, 0, agent.stderr);
     const psql = heldPsql(agent.stdout.trim(), 'DELETE FROM orders');
     const id = await psql.held;
@@ -202,7 +196,9 @@ when { context.tablesWritten.contains("orders") && context.hasWhere };
     await slack.waitForResponse((response) => /U0NOBODY is not linked to a Warden identity/.test(JSON.stringify(response.body)));
     await click({ userId: 'U0MALLORY', approvalId: id, decision: 'approve' });
     await slack.waitForResponse((response) => /mallory is not in an approver group/.test(JSON.stringify(response.body)));
-    assert.deepEqual((await status(id, alice)).decisions, [], 'nothing was counted');
+    const view = await status(id, alice);
+    assert.deepEqual(view.decisions, [], 'nothing was counted');
+    assert.equal(view.justification, 'nightly cleanup job', 'the justification the agent token carries');
 
     // Cancelling the query (Ctrl-C in psql sends a CancelRequest) stops the wait.
     psql.child.kill('SIGINT');

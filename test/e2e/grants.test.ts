@@ -10,9 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import type { LedgerEntry } from '../../core/ledger/entry.js';
-import { createDynamoClient } from '../../functions/lib/dynamodb.js';
 import type { GrantView } from '../../functions/lib/grant-view.js';
-import { LedgerReader } from '../../functions/lib/ledger-reader.js';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { startTestWarden, type RunningTestWarden } from '../helpers/warden.js';
 
@@ -50,13 +48,8 @@ describe('just-in-time grants through warden up', () => {
     const result = await warden.cli(['grant', ...args, '--json']);
     return { ...result, grant: result.stdout ? (JSON.parse(result.stdout) as GrantView) : undefined };
   };
-  const entries = async (): Promise<LedgerEntry[]> => {
-    assert.equal((await warden.cli(['checkpoint'])).code, 0);
-    const reader = new LedgerReader(createDynamoClient({ endpoint: (await warden.running()).storeEndpoint!, region: 'us-east-1' }), 'warden');
-    const list: LedgerEntry[] = [];
-    for await (const stored of reader.entries()) list.push(JSON.parse(stored.entry) as LedgerEntry);
-    return list;
-  };
+
+  const entries = async () => (await warden.ledger()).map((stored) => JSON.parse(stored.entry) as LedgerEntry);
 
   before(async () => {
     db = await startTestPostgres();

@@ -9,8 +9,6 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { createDynamoClient } from '../../functions/lib/dynamodb.js';
-import { LedgerReader, type IntegratedEntry } from '../../functions/lib/ledger-reader.js';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { startTestWarden, type RunningTestWarden } from '../helpers/warden.js';
 
@@ -36,13 +34,8 @@ describe('masking through warden up', () => {
     await c.connect();
     return c;
   };
-  const ledger = async (): Promise<IntegratedEntry[]> => {
-    assert.equal((await warden.cli(['checkpoint'])).code, 0);
-    const reader = new LedgerReader(createDynamoClient({ endpoint: (await warden.running()).storeEndpoint!, region: 'us-east-1' }), 'warden');
-    const entries: IntegratedEntry[] = [];
-    for await (const entry of reader.entries()) entries.push(entry);
-    return entries;
-  };
+
+  const ledger = () => warden.ledger();
 
   before(async () => {
     db = await startTestPostgres();

@@ -16,7 +16,6 @@ import { join } from 'node:path';
 import { createDynamoClient } from '../../functions/lib/dynamodb.js';
 import { selfSignedCertificate } from '../../proxy-fleet/tls-certificate.js';
 import { DEFAULT_POLICY_FILE } from '../../functions/lib/policy-files.js';
-import { LedgerReader, type IntegratedEntry } from '../../functions/lib/ledger-reader.js';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { startTestWarden, type RunningTestWarden } from '../helpers/warden.js';
 import { loginWire, openWire } from '../helpers/pg-wire.js';
@@ -46,17 +45,10 @@ describe('PostgreSQL through warden up', () => {
     }
   };
   /** Integrated entries, after integrating everything durable (`warden checkpoint`). */
-  const ledger = async (): Promise<IntegratedEntry[]> => {
-    const settled = await warden.cli(['checkpoint']);
-    assert.equal(settled.code, 0, settled.stderr);
-    const { storeEndpoint } = await warden.running();
-    const reader = new LedgerReader(createDynamoClient({ endpoint: storeEndpoint!, region: 'us-east-1' }), 'warden');
-    const entries: IntegratedEntry[] = [];
-    for await (const entry of reader.entries()) entries.push(entry);
-    return entries;
-  };
   const pgClient = (password: string) =>
     new pg.Client({ host: '127.0.0.1', port: warden.proxyPort, user: 'alice', database: 'app', password, connectionTimeoutMillis: 10_000 });
+
+  const ledger = () => warden.ledger();
 
   before(async () => {
     db = await startTestPostgres();
@@ -211,9 +203,11 @@ when { context has tablesRead && (context.tablesRead.contains("secrets") || cont
         .map((stored) => JSON.parse(stored.entry) as Entry)
         .filter((entry) => entry.identity.sub === 'bob')
         .sort((a, b) => a.seq - b.seq);
-    // The proxy records session.end after psql has gone; wait for it rather than race it.
+    // The proxy records session.end and the results after psql has gone (results may land after
+    // the end: they are reported asynchronously); wait for all of them rather than race them.
+    const settled = (entries: Entry[]) => entries.some((e) => e.type === 'session.end') && entries.filter((e) => e.type === 'command.result').length >= 2;
     let bobs = await bobsEntries();
-    for (let tries = 0; bobs.at(-1)?.type !== 'session.end' && tries < 50; tries += 1) {
+    for (let tries = 0; !settled(bobs) && tries < 20; tries += 1) {
       await new Promise((resolve) => setTimeout(resolve, 100));
       bobs = await bobsEntries();
     }

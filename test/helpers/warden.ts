@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { stringify } from 'yaml';
+import { createDynamoClient } from '../../functions/lib/dynamodb.js';
+import { LedgerReader, type IntegratedEntry } from '../../functions/lib/ledger-reader.js';
 import { freePort } from './postgres.js';
 
 const repo = new URL('../../', import.meta.url).pathname;
@@ -30,6 +32,8 @@ export interface RunningTestWarden {
   output(): string;
   cli(args: readonly string[]): Promise<CliResult>;
   running(): Promise<{ controlPlaneUrl: string; storeEndpoint?: string }>;
+  /** Every entry of the ledger, after integrating everything durable (`warden checkpoint`). */
+  ledger(): Promise<IntegratedEntry[]>;
   stop(): Promise<void>;
 }
 
@@ -64,14 +68,24 @@ export async function startTestWarden(config: Record<string, unknown>, env: Node
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   await waitForReady(child, (line) => (output += `${line}\n`), () => output);
   const stateDir = join(dir, 'state');
+  const running = async () => JSON.parse(await readFile(join(stateDir, 'running.json'), 'utf8')) as { controlPlaneUrl: string; storeEndpoint?: string };
+  const cli = (args: readonly string[]) => runCli(['--config', configPath, ...args], childEnv);
   return {
     dir,
     configPath,
     proxyPort,
     env: childEnv,
     output: () => output,
-    cli: (args) => runCli(['--config', configPath, ...args], childEnv),
-    running: async () => JSON.parse(await readFile(join(stateDir, 'running.json'), 'utf8')) as { controlPlaneUrl: string; storeEndpoint?: string },
+    cli,
+    running,
+    ledger: async () => {
+      const settled = await cli(['checkpoint']);
+      if (settled.code !== 0) throw new Error(`warden checkpoint failed: ${settled.stderr}`);
+      const reader = new LedgerReader(createDynamoClient({ endpoint: (await running()).storeEndpoint!, region: 'us-east-1' }), 'warden');
+      const entries: IntegratedEntry[] = [];
+      for await (const entry of reader.entries()) entries.push(entry);
+      return entries;
+    },
     stop: async () => {
       if (child.exitCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve));
