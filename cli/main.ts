@@ -38,14 +38,18 @@ program
     const loaded = await loadConfig(program.opts<{ config?: string }>().config);
     const running = await up(loaded, { demo: options.demo ?? false, memory: options.memory ?? false, progress: (line) => console.error(line) });
     const { host, port } = running.postgres;
-    const example = running.connections.includes('demo') ? 'demo' : (running.connections[0] ?? 'CONNECTION');
+    const example = running.postgresConnections.includes('demo') ? 'demo' : (running.postgresConnections[0] ?? 'CONNECTION');
     const configFlag = loaded.path ? ` --config ${loaded.path}` : '';
-    console.log(`warden ready: control plane ${running.controlPlaneUrl}, PostgreSQL proxy ${host}:${port}`);
+    console.log(`warden ready: control plane ${running.controlPlaneUrl}, PostgreSQL proxy ${host}:${port}${running.ssh ? `, SSH gateway ${running.ssh.host}:${running.ssh.port}` : ''}`);
     console.log(`connections: ${running.connections.join(', ') || '(none)'}`);
     console.log(`log public key: ${running.logPublicKey}; checkpoints in ${running.evidenceDir}/checkpoints`);
     if (running.certificateFile) console.log(`TLS certificate: ${running.certificateFile} (clients that verify: sslmode=verify-full sslrootcert=<that file>)`);
     console.log('connect with:');
     console.log(`  PGPASSWORD=$(npx warden${configFlag} token --as dev-user) psql -h ${host} -p ${port} -U dev-user ${example}`);
+    if (running.ssh) {
+      console.log(`SSH gateway host key (for known_hosts): [${running.ssh.host}]:${running.ssh.port} ${running.ssh.hostKey}`);
+      console.log(`  ssh -p ${running.ssh.port} CONNECTION@${running.ssh.host}   (the password is a Warden token)`);
+    }
     const shutdown = async () => {
       await running.stop();
       process.exit(0);

@@ -8,6 +8,7 @@ const runningSchema = z.object({
   controlPlaneUrl: z.string(),
   storeEndpoint: z.string().optional(),
   postgres: z.object({ host: z.string(), port: z.number().int() }),
+  ssh: z.object({ host: z.string(), port: z.number().int(), hostKey: z.string() }).optional(),
 });
 export type RunningState = z.infer<typeof runningSchema>;
 

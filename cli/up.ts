@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
-import type { WardenConfig } from '../core/config.js';
+import type { SshConnection, WardenConfig } from '../core/config.js';
 import { SYSTEM_SESSION, sha256Hex } from '../core/ledger/entry.js';
 import { canonicalJson } from '../core/canonical-json.js';
 import { Checkpointer } from '../functions/lib/checkpointer.js';
@@ -25,6 +25,9 @@ import { startLocalApi } from '../functions/local/http-adapter.js';
 import { ControlPlaneClient } from '../proxy-fleet/control-plane-client.js';
 import { startPostgresProxy } from '../proxy-fleet/postgres/server.js';
 import type { UpstreamTarget } from '../proxy-fleet/postgres/upstream.js';
+import { loadOrCreateHostKey } from '../proxy-fleet/ssh/host-key.js';
+import { startSshGateway } from '../proxy-fleet/ssh/server.js';
+import type { SshTarget } from '../proxy-fleet/ssh/upstream.js';
 import { ConfigError, connectionPassword, slackSettings, type LoadedConfig } from './config-file.js';
 import { loadOrCreateSelfSigned, type CertificatePair } from '../proxy-fleet/tls-certificate.js';
 import { DEMO_CONNECTION, startDemoDatabase } from './demo-database.js';
@@ -39,7 +42,11 @@ export interface UpOptions {
 export interface RunningWarden {
   readonly controlPlaneUrl: string;
   readonly postgres: { readonly host: string; readonly port: number };
+  /** The SSH gateway, when SSH connections are configured; `hostKey` is for clients' known_hosts. */
+  readonly ssh?: { readonly host: string; readonly port: number; readonly hostKey: string };
   readonly connections: readonly string[];
+  /** The PostgreSQL ones among them. */
+  readonly postgresConnections: readonly string[];
   readonly logPublicKey: string;
   readonly evidenceDir: string;
   /** The proxy's TLS certificate, for clients that verify (sslrootcert); absent when TLS is off. */
@@ -63,13 +70,18 @@ export async function up(loaded: LoadedConfig, options: UpOptions): Promise<Runn
 
     const configDir = loaded.path ? dirname(loaded.path) : process.cwd();
     const targets = new Map<string, UpstreamTarget>();
+    const sshTargets = new Map<string, SshTarget>();
     for (const [name, connection] of Object.entries(config.connections)) {
+      if (connection.kind === 'ssh') {
+        sshTargets.set(name, { ...connection, privateKey: await sshPrivateKey(name, connection, configDir) });
+        continue;
+      }
       const password = connectionPassword(name, connection);
       const ca = connection.caFile ? await readConfigFile(resolve(configDir, connection.caFile), `connections.${name}.caFile`) : undefined;
       targets.set(name, { ...connection, ...(password === undefined ? {} : { password }), ...(ca === undefined ? {} : { ca }) });
     }
     const certificate = await proxyCertificate(config, configDir, paths.tls);
-    if (options.demo || config.demo === 'always' || (config.demo === 'auto' && targets.size === 0)) {
+    if (options.demo || config.demo === 'always' || (config.demo === 'auto' && Object.keys(config.connections).length === 0)) {
       options.progress('starting the embedded demo database (PGlite, about 3 s)…');
       const database = await startDemoDatabase();
       closers.demo.push(() => database.close());
@@ -127,13 +139,28 @@ export async function up(loaded: LoadedConfig, options: UpOptions): Promise<Runn
       ...(certificate ? { tls: { context: createSecureContext({ cert: certificate.cert, key: certificate.key, minVersion: 'TLSv1.2' }), require: tls.require } } : {}),
     });
     closers.proxy.push(() => proxy.close());
+    let ssh: RunningWarden['ssh'];
+    if (sshTargets.size > 0) {
+      const hostKey = await loadOrCreateHostKey(paths.sshHostKey);
+      const gateway = await startSshGateway({
+        ...config.proxy.ssh,
+        hostKey: hostKey.privateKey,
+        controlPlane: new ControlPlaneClient({ url: api.url, proxyKey }),
+        targets: sshTargets,
+        recordingsDir: paths.recordings,
+      });
+      closers.proxy.push(() => gateway.close());
+      ssh = { host: gateway.host, port: gateway.port, hostKey: hostKey.publicKey };
+    }
 
     const postgres = { host: proxy.host, port: proxy.port };
-    await writeRunningState(loaded.stateDir, { pid: process.pid, controlPlaneUrl: api.url, ...(config.store.endpoint ? {} : { storeEndpoint }), postgres });
+    await writeRunningState(loaded.stateDir, { pid: process.pid, controlPlaneUrl: api.url, ...(config.store.endpoint ? {} : { storeEndpoint }), postgres, ...(ssh ? { ssh } : {}) });
     return {
       controlPlaneUrl: api.url,
       postgres,
-      connections: [...targets.keys()],
+      ...(ssh ? { ssh } : {}),
+      connections: [...targets.keys(), ...sshTargets.keys()],
+      postgresConnections: [...targets.keys()],
       logPublicKey: paths.logVerifierKey,
       evidenceDir: paths.evidence,
       ...(certificate ? { certificateFile: certificate.certFile } : {}),
@@ -179,7 +206,7 @@ async function readConfigFile(path: string, field: string): Promise<string> {
 async function recordConfigSnapshot(runtime: Runtime): Promise<void> {
   const { config } = runtime;
   const connections = Object.fromEntries(
-    Object.entries(config.connections).map(([name, { password, ...rest }]) => [name, password === undefined ? rest : { ...rest, password: '[redacted]' }]),
+    Object.entries(config.connections).map(([name, connection]) => [name, 'password' in connection && connection.password !== undefined ? { ...connection, password: '[redacted]' } : connection]),
   );
   const snapshot = { ...config, connections };
   await runtime.ledger.append([
@@ -194,4 +221,12 @@ async function recordConfigSnapshot(runtime: Runtime): Promise<void> {
       data: { config: snapshot, policy: { version: runtime.policy.version, sha256: sha256Hex(runtime.policy.text), ids: runtime.policy.policyIds, text: runtime.policy.text } },
     },
   ]);
+}
+
+/** The key the gateway logs in to an SSH host with: from a file, or from an environment variable. */
+async function sshPrivateKey(name: string, connection: SshConnection, configDir: string): Promise<string> {
+  if (connection.privateKeyFile) return readConfigFile(resolve(configDir, connection.privateKeyFile), `connections.${name}.privateKeyFile`);
+  const value = process.env[connection.privateKeyEnv!];
+  if (!value) throw new ConfigError(`connections.${name}.privateKeyEnv: the environment variable ${connection.privateKeyEnv} is not set; export the private key in it`);
+  return value;
 }

@@ -39,6 +39,24 @@ export const postgresConnectionSchema = z
   });
 export type PostgresConnection = z.infer<typeof postgresConnectionSchema>;
 
+/** An SSH host: the gateway logs in with a key it holds and checks the host's key against `hostKey`. */
+export const sshConnectionSchema = z
+  .strictObject({
+    kind: z.literal('ssh'),
+    host,
+    port: port.default(22),
+    user: z.string().min(1),
+    /** A private key file (OpenSSH or PEM), relative to the config file. */
+    privateKeyFile: z.string().min(1).optional(),
+    /** The name of an environment variable holding the private key (PEM or OpenSSH text). */
+    privateKeyEnv: z.string().min(1).optional(),
+    /** The host's public key, pinned: "ssh-ed25519 AAAA…" as in known_hosts or the .pub file. */
+    hostKey: z.string().regex(/^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa|rsa-sha2-(256|512)) [A-Za-z0-9+/=]+/, 'the host key as "ssh-ed25519 AAAA…" (ssh-keyscan or the host\'s .pub file)'),
+  })
+  .refine((c) => (c.privateKeyFile === undefined) !== (c.privateKeyEnv === undefined), { message: 'set exactly one of privateKeyFile and privateKeyEnv', path: ['privateKeyFile'] });
+export type SshConnection = z.infer<typeof sshConnectionSchema>;
+export type Connection = PostgresConnection | SshConnection;
+
 export const wardenConfigSchema = z.strictObject({
   /** Keys and embedded store data, relative to the config file. */
   stateDir: z.string().min(1).default('.warden'),
@@ -116,11 +134,17 @@ export const wardenConfigSchema = z.strictObject({
             .prefault({}),
         })
         .prefault({}),
+      ssh: z
+        .strictObject({
+          host: host.default('127.0.0.1'),
+          port: port.default(2222),
+        })
+        .prefault({}),
     })
     .prefault({}),
   /** auto: serve the embedded demo database when no connection is configured. */
   demo: z.enum(['auto', 'always', 'never']).default('auto'),
-  connections: z.record(connectionName, postgresConnectionSchema).default({}),
+  connections: z.record(connectionName, z.discriminatedUnion('kind', [postgresConnectionSchema, sshConnectionSchema])).default({}),
   masking: z
     .strictObject({
       /** Columns masked whole, whatever they hold: resolved from each result's table OID and column number. */

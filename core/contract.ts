@@ -17,7 +17,7 @@ export const identityChainSchema = z.object({
 export const sessionStartRequestSchema = z.object({
   token: z.string().min(1).max(16_384),
   connection: z.string().min(1).max(200),
-  protocol: z.enum(['postgres']),
+  protocol: z.enum(['postgres', 'ssh']),
   client: z.object({
     address: z.string().max(200),
     /** Whether the client's connection to the proxy is encrypted. */
@@ -55,8 +55,13 @@ export type SessionEndRequest = z.infer<typeof sessionEndRequestSchema>;
  * POST /v1/authorize takes a batch so that commands from many sessions can share one
  * round trip and one durable write (group commit).
  */
-/** sql.query: a simple-protocol Query (one or more statements); sql.execute: an extended-protocol Execute of a bound statement. */
-export const commandKindSchema = z.enum(['sql.query', 'sql.execute']);
+/**
+ * sql.query: a simple-protocol Query (one or more statements); sql.execute: an extended-protocol
+ * Execute of a bound statement. ssh.exec: a command line run by ssh exec; ssh.shell: an
+ * interactive shell; ssh.line: a line typed at such a shell (recorded, decided, not enforced);
+ * ssh.sftp: one file operation; ssh.forward: a port-forwarding channel.
+ */
+export const commandKindSchema = z.enum(['sql.query', 'sql.execute', 'ssh.exec', 'ssh.shell', 'ssh.line', 'ssh.sftp', 'ssh.forward']);
 export type CommandKind = z.infer<typeof commandKindSchema>;
 export const authorizeCommandSchema = z.object({
   sessionId: z.string().min(1),
@@ -68,6 +73,12 @@ export const authorizeCommandSchema = z.object({
   parameters: z.array(z.string().max(1_048_576).nullable()).max(65_535).optional(),
   /** Asks again for a command that was held, now that this approval was given: it is used once. */
   approvalId: z.string().min(1).max(100).optional(),
+  /** ssh.sftp: the operation (open-read, open-write, remove, rename, mkdir, rmdir, setstat, symlink) and its paths. */
+  sftp: z.object({ operation: z.string().max(40), path: z.string().max(4096), targetPath: z.string().max(4096).optional() }).optional(),
+  /** ssh.forward: where the channel goes (local forwarding) or what the server would listen on (remote). */
+  forward: z.object({ direction: z.enum(['local', 'remote']), host: z.string().max(255), port: z.number().int().min(0).max(65_535) }).optional(),
+  /** ssh.line: the line was edited in ways the gateway cannot follow (history, completion). */
+  inexact: z.boolean().optional(),
 });
 export const authorizeRequestSchema = z.object({
   commands: z.array(authorizeCommandSchema).min(1).max(1000),
@@ -144,6 +155,14 @@ export const commandResultSchema = z.object({
   rows: z.number().int().nonnegative(),
   /** The SQLSTATE when the command failed on the server. */
   error: z.string().regex(/^[0-9A-Z?]{5}$/).optional(),
+  /** ssh: the remote command's exit status, or the signal that ended it. */
+  exitStatus: z.number().int().optional(),
+  exitSignal: z.string().max(40).optional(),
+  /** Bytes sent to the client (ssh output, sftp reads) and from it (sftp writes). */
+  bytesOut: z.number().int().nonnegative().optional(),
+  bytesIn: z.number().int().nonnegative().optional(),
+  /** ssh shell: the session recording (asciicast v2) and the SHA-256 of its bytes. */
+  recording: z.object({ path: z.string().max(1024), sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int().nonnegative() }).optional(),
   /** Values masked, per detector or column rule: counts only, never values. */
   masked: z.record(z.string(), z.number().int().nonnegative()),
 });

@@ -1,6 +1,6 @@
 /**
- * POST /v1/authorize — decides a batch of commands, possibly from many sessions, and makes
- * one `command` entry per SQL statement durable before it answers (fail closed: no answer,
+ * POST /v1/authorize — decides a batch of commands (SQL statements, SSH commands), possibly
+ * from many sessions, and makes one `command` entry per statement durable before it answers (fail closed: no answer,
  * no forwarding). A command is allowed only if every statement in it is allowed, because
  * the proxy forwards a protocol message whole or not at all.
  */
@@ -9,21 +9,16 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import { authorizeRequestSchema, type AuthorizeCommand, type AuthorizeResponse, type CommandDecision } from '../core/contract.js';
 import { canonicalJson } from '../core/canonical-json.js';
 import { WardenError } from '../core/errors.js';
-import { contentDetectors } from '../core/masking/detectors.js';
-import { maskText } from '../core/masking/mask-text.js';
 import type { EntryDraft } from '../core/ledger/entry.js';
 import { apiErrors, json, parseJsonBody, requireProxyKey } from './lib/http.js';
 import { getRuntime, keyedDigest, type Runtime } from './lib/runtime.js';
 import type { ApprovalRecord } from './lib/approval-store.js';
 import { summarize } from './lib/approvals.js';
 import type { SessionRecord } from './lib/session-store.js';
-import type { Outcome, PolicyDecision } from './lib/policy-engine.js';
-import { decideSql } from './lib/sql-decision.js';
-import { newSessionSqlState, sqlParserReady, type SessionSqlState } from './lib/sql-facts.js';
-
-/** Recorded statement text and parameters are capped; the keyed digest still covers all of it. */
-const MAX_RECORDED_TEXT = 8192;
-const MAX_RECORDED_PARAMETER = 256;
+import { refusedWhole, type PlannedCommand, type PlannedStatement, type Verdict } from './lib/command-plan.js';
+import { sqlParserReady } from './lib/sql-facts.js';
+import { planSql } from './lib/sql-plan.js';
+import { planSsh } from './lib/ssh-plan.js';
 
 export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
   .use(apiErrors())
@@ -50,49 +45,6 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredRe
 function refuseAll(sessionId: string, commands: readonly AuthorizeCommand[], error: unknown): CommandDecision[] {
   if (!(error instanceof WardenError)) throw error;
   return commands.map((command) => ({ sessionId, commandId: command.commandId, decision: 'deny', reason: error.message, error: error.code, statements: [] }));
-}
-
-/** A statement as planned: its outcome (approval included), why, and which policies decided. */
-interface Verdict {
-  readonly outcome: Outcome;
-  readonly reason: string;
-  readonly policies: readonly string[];
-}
-
-interface PlannedStatement {
-  readonly verdict: Verdict;
-  readonly data: Record<string, unknown>;
-  readonly raw: string;
-}
-
-interface PlannedCommand {
-  readonly command: AuthorizeCommand;
-  readonly statements: readonly PlannedStatement[];
-  readonly denial: string | undefined;
-  /** Policy holds the command for approval (and nothing in it is denied): the statements' approvals merged. */
-  readonly held?: PolicyDecision;
-  /** The whole command, masked, as approvers see it. */
-  readonly maskedText?: string;
-}
-
-/** A planned command after its approval is settled: a new request opened, or a given one used. */
-interface SettledCommand extends PlannedCommand {
-  readonly approval?: ApprovalRecord;
-  readonly approvalEntry?: EntryDraft;
-}
-
-/** PREPARE is remembered per session, so a later EXECUTE is decided on what was prepared. */
-const sqlStates = new Map<string, SessionSqlState>();
-const MAX_SQL_STATES = 10_000;
-
-function sqlStateOf(sessionId: string): SessionSqlState {
-  let state = sqlStates.get(sessionId);
-  if (!state) {
-    if (sqlStates.size >= MAX_SQL_STATES) sqlStates.delete(sqlStates.keys().next().value!);
-    state = newSessionSqlState();
-    sqlStates.set(sessionId, state);
-  }
-  return state;
 }
 
 async function decideSession(runtime: Runtime, sessionId: string, commands: readonly AuthorizeCommand[]): Promise<CommandDecision[]> {
@@ -125,6 +77,12 @@ async function decideSession(runtime: Runtime, sessionId: string, commands: read
     if (approvalEntry) next++;
     return decided;
   });
+}
+
+/** A planned command after its approval is settled: a new request opened, or a given one used. */
+interface SettledCommand extends PlannedCommand {
+  readonly approval?: ApprovalRecord;
+  readonly approvalEntry?: EntryDraft;
 }
 
 /**
@@ -174,65 +132,8 @@ function toDraft(runtime: Runtime, session: SessionRecord, statement: PlannedSta
 }
 
 function planCommand(runtime: Runtime, session: SessionRecord, command: AuthorizeCommand, expiredAt: string | undefined, grantEnded: string | undefined): PlannedCommand {
-  const common = { commandId: command.commandId, kind: command.kind, policyVersion: runtime.policy.version };
-  const refuseWhole = (reason: string, rule: string): PlannedCommand => ({
-    command,
-    denial: reason,
-    statements: [{ verdict: { outcome: 'deny', reason, policies: [rule] }, raw: command.text, data: { ...common, statement: 0, statements: 1, text: '[withheld: not parsed]', decision: 'deny', policies: [rule], reason } }],
-  });
-  if (expiredAt) return refuseWhole(`the session's token expired at ${expiredAt}; reconnect with a new token`, 'token-expired');
-  if (grantEnded) return refuseWhole(`the session's ${grantEnded}; reconnect, or ask for a new grant with warden grant request`, 'grant-ended');
-  const analysis = decideSql(runtime.policy, session.identity, session.connection, command.text, sqlStateOf(session.id));
-  if (!analysis.ok) return refuseWhole(analysis.error, 'unparsable-sql');
-
-  const count = analysis.statements.length;
-  const firstDenied = analysis.statements.findIndex((s) => s.decision.outcome === 'deny');
-  const denial = firstDenied === -1 ? undefined : describeRefusal(analysis.statements[firstDenied]!.decision, firstDenied, count);
-  const approvals = analysis.statements.map((s) => s.decision).filter((d) => d.outcome === 'approval');
-  const statements = analysis.statements.map(({ text, maskedText, facts, decision }, index): PlannedStatement => {
-    // A statement that policy allows is still not run when another statement in the same message is refused.
-    const verdict: Verdict = decision.outcome !== 'deny' && denial ? { outcome: 'deny', reason: `not run: ${denial}`, policies: ['same-message'] } : decision;
-    return {
-      verdict,
-      // The digest covers the bound parameters too: what ran is the statement with its values.
-      raw: command.parameters === undefined ? text : canonicalJson([text, command.parameters]),
-      data: {
-        ...common,
-        ...(command.parameters === undefined ? {} : { parameters: command.parameters.map(recordableParameter) }),
-        statement: index,
-        statements: count,
-        statementType: facts.statementType,
-        action: facts.action,
-        actions: facts.actions,
-        tablesRead: facts.tablesRead,
-        tablesWritten: facts.tablesWritten,
-        ...(facts.hiddenWrites.length > 0 ? { hiddenWrites: facts.hiddenWrites } : {}),
-        text: capped(maskedText),
-        decision: verdict.outcome,
-        policies: verdict.policies,
-        ...(verdict.outcome === 'allow' ? {} : { reason: verdict.reason }),
-      },
-    };
-  });
-  const held: PolicyDecision | undefined =
-    approvals.length === 0 || denial
-      ? undefined
-      : { outcome: 'approval', reason: [...new Set(approvals.map((d) => d.reason))].join('; '), policies: [...new Set(approvals.flatMap((d) => d.policies))], requirements: [...new Map(approvals.flatMap((d) => d.requirements ?? []).map((r) => [r.policy, r])).values()] };
-  return { command, statements, denial, ...(held ? { held, maskedText: capped(analysis.statements.map((s) => s.maskedText).join(';\n')) } : {}) };
-}
-
-function describeRefusal(decision: PolicyDecision, index: number, count: number): string {
-  return count > 1 ? `statement ${index + 1} of ${count} refused: ${decision.reason}; nothing in this query was run` : decision.reason;
-}
-
-function capped(text: string): string {
-  return text.length <= MAX_RECORDED_TEXT ? text : `${text.slice(0, MAX_RECORDED_TEXT)}…[${text.length - MAX_RECORDED_TEXT} more characters; see digest]`;
-}
-
-/** A bound parameter as the ledger may hold it: detected values masked, binary values and long ones withheld. */
-function recordableParameter(value: string | null): string | null {
-  if (value === null) return null;
-  if (value.startsWith('base64:')) return `[binary, ${Buffer.from(value.slice(7), 'base64').length} bytes]`;
-  const masked = maskText(value, contentDetectors).text;
-  return masked.length <= MAX_RECORDED_PARAMETER ? masked : `${masked.slice(0, MAX_RECORDED_PARAMETER)}…[${masked.length - MAX_RECORDED_PARAMETER} more characters]`;
+  const { policy } = runtime;
+  if (expiredAt) return refusedWhole(command, policy.version, `the session's token expired at ${expiredAt}; reconnect with a new token`, 'token-expired');
+  if (grantEnded) return refusedWhole(command, policy.version, `the session's ${grantEnded}; reconnect, or ask for a new grant with warden grant request`, 'grant-ended');
+  return command.kind.startsWith('sql.') ? planSql(policy, session, command) : planSsh(policy, session, command);
 }

@@ -59,6 +59,10 @@ export function statePaths(stateDir: string) {
     evidence: join(stateDir, 'evidence'),
     /** The proxy's self-signed TLS certificate and key. */
     tls: join(stateDir, 'tls'),
+    /** The SSH gateway's host key (OpenSSH format, 0600). */
+    sshHostKey: join(stateDir, 'keys', 'ssh-host-ed25519'),
+    /** Shell recordings (asciicast v2), referenced from the ledger by path and SHA-256. */
+    recordings: join(stateDir, 'evidence', 'recordings'),
     /** Where `warden up` tells other commands how to reach it. */
     running: join(stateDir, 'running.json'),
   };

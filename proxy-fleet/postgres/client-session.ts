@@ -20,6 +20,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import type { CommandDecision, CommandKind, SessionStartResponse } from '../../core/contract.js';
+import { CANCELED, settleHeld } from '../approval-hold.js';
 import type { ApprovalWaiter } from '../approval-waiter.js';
 import type { ControlPlaneClient } from '../control-plane-client.js';
 import { ControlPlaneRefusal } from '../errors.js';
@@ -424,24 +425,27 @@ export class ClientSession {
    */
   private async authorizeOrWait(command: Command): Promise<CommandDecision> {
     const decision = await this.authorize(command);
-    if (decision.decision !== 'approval' || !decision.approval) return decision;
-    const { id, url, expiresAt } = decision.approval;
-    this.socket.write(
-      serialize.noticeResponse({
-        severity: 'NOTICE',
-        code: SQLSTATE.successfulCompletion,
-        message: `Warden: waiting for approval ${id} (${url})`,
-        detail: `${decision.reason ?? 'policy asks for approval'}; the request expires at ${expiresAt}`,
-        hint: `an approver runs: warden approve ${id} --reason "…"; cancel the query to stop waiting`,
-      }),
-    );
     this.hold = new AbortController();
-    const outcome = await this.options.approvals.wait(id, this.hold.signal);
-    this.hold = undefined;
-    const refuse = (reason: string, code?: string): CommandDecision => ({ ...decision, decision: 'deny', reason, ...(code ? { error: code } : {}) });
-    if (!outcome) return refuse(`canceled while waiting for approval ${id}`, 'CANCELED');
-    if (outcome.status !== 'approved') return refuse(`approval ${id}: ${outcome.summary}`);
-    return this.authorize({ ...command, approvalId: id }, decision.commandId);
+    try {
+      return await settleHeld(
+        decision,
+        this.options.approvals,
+        this.hold.signal,
+        ({ id, url, expiresAt, reason }) =>
+          this.socket.write(
+            serialize.noticeResponse({
+              severity: 'NOTICE',
+              code: SQLSTATE.successfulCompletion,
+              message: `Warden: waiting for approval ${id} (${url})`,
+              detail: `${reason}; the request expires at ${expiresAt}`,
+              hint: `an approver runs: warden approve ${id} --reason "…"; cancel the query to stop waiting`,
+            }),
+          ),
+        (approvalId) => this.authorize({ ...command, approvalId }, decision.commandId),
+      );
+    } finally {
+      this.hold = undefined;
+    }
   }
 
   private async authorize(command: Command, commandId = this.commandCount++): Promise<CommandDecision> {
@@ -456,7 +460,7 @@ export class ClientSession {
   }
 
   private denialError(decision: CommandDecision): Buffer {
-    if (decision.error === 'CANCELED') return serialize.errorResponse({ severity: 'ERROR', code: SQLSTATE.queryCanceled, message: `canceling statement due to user request (${decision.reason ?? ''})` });
+    if (decision.error === CANCELED) return serialize.errorResponse({ severity: 'ERROR', code: SQLSTATE.queryCanceled, message: `canceling statement due to user request (${decision.reason ?? ''})` });
     const unavailable = decision.error !== undefined && decision.statements.length === 0;
     return serialize.errorResponse({
       severity: 'ERROR',

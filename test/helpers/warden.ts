@@ -27,11 +27,13 @@ export interface RunningTestWarden {
   readonly dir: string;
   readonly configPath: string;
   readonly proxyPort: number;
+  /** The SSH gateway's port (it listens only when SSH connections are configured). */
+  readonly sshPort: number;
   readonly env: NodeJS.ProcessEnv;
   /** Everything `warden up` printed so far, stdout and stderr. */
   output(): string;
   cli(args: readonly string[]): Promise<CliResult>;
-  running(): Promise<{ controlPlaneUrl: string; storeEndpoint?: string }>;
+  running(): Promise<{ controlPlaneUrl: string; storeEndpoint?: string; ssh?: { host: string; port: number; hostKey: string } }>;
   /** Every entry of the ledger, after integrating everything durable (`warden checkpoint`). */
   ledger(): Promise<IntegratedEntry[]>;
   stop(): Promise<void>;
@@ -52,13 +54,14 @@ export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = process
 export async function startTestWarden(config: Record<string, unknown>, env: NodeJS.ProcessEnv = {}): Promise<RunningTestWarden> {
   const dir = await mkdtemp(join(tmpdir(), 'warden-test-'));
   const proxyPort = await freePort();
+  const sshPort = await freePort();
   const configPath = join(dir, 'warden.yaml');
   await writeFile(
     configPath,
     stringify({
       stateDir: 'state',
       controlPlane: { listen: { host: '127.0.0.1', port: 0 } },
-      proxy: { postgres: { host: '127.0.0.1', port: proxyPort } },
+      proxy: { postgres: { host: '127.0.0.1', port: proxyPort }, ssh: { host: '127.0.0.1', port: sshPort } },
       ...config,
     }),
   );
@@ -68,12 +71,13 @@ export async function startTestWarden(config: Record<string, unknown>, env: Node
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   await waitForReady(child, (line) => (output += `${line}\n`), () => output);
   const stateDir = join(dir, 'state');
-  const running = async () => JSON.parse(await readFile(join(stateDir, 'running.json'), 'utf8')) as { controlPlaneUrl: string; storeEndpoint?: string };
+  const running = async () => JSON.parse(await readFile(join(stateDir, 'running.json'), 'utf8')) as { controlPlaneUrl: string; storeEndpoint?: string; ssh?: { host: string; port: number; hostKey: string } };
   const cli = (args: readonly string[]) => runCli(['--config', configPath, ...args], childEnv);
   return {
     dir,
     configPath,
     proxyPort,
+    sshPort,
     env: childEnv,
     output: () => output,
     cli,

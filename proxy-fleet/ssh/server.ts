@@ -1,0 +1,71 @@
+/** The SSH listener of the proxy fleet: one GatewayConnection per client, and the status poll that ends revoked sessions. */
+import { once } from 'node:events';
+import { mkdir } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import ssh2 from 'ssh2';
+import { ApprovalWaiter } from '../approval-waiter.js';
+import type { ControlPlaneClient } from '../control-plane-client.js';
+import { GatewayConnection } from './gateway-connection.js';
+import type { SshTarget } from './upstream.js';
+
+export interface SshGatewayOptions {
+  readonly host: string;
+  readonly port: number;
+  /** The gateway's host key (OpenSSH private key text); see host-key.ts. */
+  readonly hostKey: string;
+  readonly controlPlane: ControlPlaneClient;
+  readonly targets: ReadonlyMap<string, SshTarget>;
+  /** Where shell recordings (asciicast v2) are written. */
+  readonly recordingsDir: string;
+  readonly statusPollMs?: number;
+  readonly approvalPollMs?: number;
+  readonly log?: (event: Record<string, unknown>) => void;
+}
+
+export interface SshGateway {
+  readonly host: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export async function startSshGateway(options: SshGatewayOptions): Promise<SshGateway> {
+  await mkdir(options.recordingsDir, { recursive: true, mode: 0o700 });
+  const log = options.log ?? ((event) => console.error(JSON.stringify({ component: 'ssh-gateway', ...event })));
+  const approvals = new ApprovalWaiter((ids) => options.controlPlane.approvalStatuses(ids), options.approvalPollMs ?? 1000, log);
+  const live = new Set<GatewayConnection>();
+  const clients = new Set<ssh2.Connection>();
+  const server = new ssh2.Server({ hostKeys: [options.hostKey], ident: 'Warden' }, (client, info) => {
+    const connection = new GatewayConnection(client, info, { controlPlane: options.controlPlane, approvals, targets: options.targets, recordingsDir: options.recordingsDir, log });
+    live.add(connection);
+    clients.add(client);
+    client.on('close', () => {
+      live.delete(connection);
+      clients.delete(client);
+    });
+  });
+  // Revoked or expired sessions, and sessions whose grant ended, end within one poll.
+  const poll = setInterval(() => {
+    const byId = new Map([...live].flatMap((connection) => (connection.sessionId ? [[connection.sessionId, connection] as const] : [])));
+    if (byId.size === 0) return;
+    options.controlPlane.sessionsToEnd([...byId.keys()]).then(
+      (end) => {
+        for (const { sessionId, reason } of end) byId.get(sessionId)?.terminate(reason);
+      },
+      (error: unknown) => log({ event: 'session-status-poll-failed', error: String(error) }),
+    );
+  }, options.statusPollMs ?? 2000);
+  poll.unref();
+  server.listen(options.port, options.host);
+  await once(server, 'listening');
+  const { address, port } = server.address() as AddressInfo;
+  return {
+    host: address,
+    port,
+    close: () =>
+      new Promise((resolve) => {
+        clearInterval(poll);
+        for (const client of clients) client.end();
+        server.close(() => resolve());
+      }),
+  };
+}
