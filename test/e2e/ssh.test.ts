@@ -205,6 +205,35 @@ when { context has targetPort && context.targetPort == ${sshd.port} };
     );
   });
 
+  it('holds an exec for approval with a message on stderr, and runs it once approved', async () => {
+    const pending = ssh(await token('alice'), "bash -c 'echo ran after approval'");
+    const bob = await token('bob', 'approvers');
+    let id: string | undefined;
+    for (let attempt = 0; attempt < 40 && !id; attempt++) {
+      const listed = JSON.parse((await warden.cli(['approvals', '--json', '--token', bob])).stdout || '[]') as { id: string }[];
+      id = listed[0]?.id;
+      if (!id) await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    assert.ok(id, 'the held exec is an approval request');
+    assert.equal((await warden.cli(['approve', id, '--reason', 'looked at it', '--token', bob])).code, 0);
+    const result = await pending;
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, new RegExp(`warden: waiting for approval ${id} \\(http`));
+    assert.equal(result.stdout, 'ran after approval\n');
+  });
+
+  it('ends a running SSH session within 5 s when its chain is revoked', async () => {
+    const password = await token('carol');
+    const chain = JSON.parse((await warden.cli(['whoami', '--token', password, '--json'])).stdout) as { chain: string };
+    const running = ssh(password, 'sleep 60');
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const revokedAt = Date.now();
+    assert.equal((await warden.cli(['revoke', '--chain', chain.chain, '--reason', 'agent misbehaved'])).code, 0);
+    const result = await running;
+    assert.ok(Date.now() - revokedAt <= 5000, `ended ${Date.now() - revokedAt} ms after the revocation`);
+    assert.notEqual(result.code, 0);
+  });
+
   it('refuses a bad token, and a host whose key is not the pinned one', async () => {
     const bad = await ssh('not-a-token', 'echo hi');
     assert.equal(bad.code, 255);
