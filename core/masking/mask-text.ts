@@ -81,15 +81,28 @@ function maskWithSignals(text: string, signals: number, detectors: readonly Dete
   return { text: masked + text.slice(copied), counts };
 }
 
-/** Where matches overlap, the longest wins, then the earliest. Returns them in text order. */
+/**
+ * Where matches overlap, the longest wins, then the earliest. Returns them in text order. The
+ * kept matches stay sorted by start, so each candidate is checked against its two neighbours
+ * only (a text with thousands of values must not cost a check against every kept one).
+ */
 function withoutOverlaps(matches: DetectorMatch[]): DetectorMatch[] {
   if (matches.length === 1) return matches;
   const byPriority = [...matches].sort((a, b) => b.end - b.start - (a.end - a.start) || a.start - b.start);
   const chosen: DetectorMatch[] = [];
   for (const match of byPriority) {
-    if (chosen.every((other) => match.end <= other.start || match.start >= other.end)) chosen.push(match);
+    let low = 0;
+    let high = chosen.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (chosen[middle]!.start < match.start) low = middle + 1;
+      else high = middle;
+    }
+    const before = chosen[low - 1];
+    const after = chosen[low];
+    if ((before === undefined || before.end <= match.start) && (after === undefined || after.start >= match.end)) chosen.splice(low, 0, match);
   }
-  return chosen.sort((a, b) => a.start - b.start);
+  return chosen;
 }
 
 function replacement(text: string, match: DetectorMatch): string {

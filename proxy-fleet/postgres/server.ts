@@ -4,6 +4,7 @@ import { createServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { ApprovalWaiter } from '../approval-waiter.js';
 import type { ControlPlaneClient } from '../control-plane-client.js';
+import { LiveSessions } from '../live-sessions.js';
 import { CancelRegistry } from './cancel-registry.js';
 import { Catalog } from './catalog.js';
 import { ClientSession, type ClientTls } from './client-session.js';
@@ -42,6 +43,8 @@ export async function startPostgresProxy(options: PostgresProxyOptions): Promise
   const sockets = new Set<Socket>();
   const log = options.log ?? ((event) => console.error(JSON.stringify({ component: 'postgres-proxy', ...event })));
   const approvals = new ApprovalWaiter((ids) => options.controlPlane.approvalStatuses(ids), options.approvalPollMs ?? 1000, log);
+  // Revoked or expired sessions end within one poll (plus the control plane's revocation cache).
+  const live = new LiveSessions<ClientSession>(options.controlPlane, options.statusPollMs ?? 2000, log);
   const server = createServer((socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -49,19 +52,6 @@ export async function startPostgresProxy(options: PostgresProxyOptions): Promise
     live.add(session);
     socket.on('close', () => live.delete(session));
   });
-  // Revoked or expired sessions end within one poll (plus the control plane's revocation cache).
-  const live = new Set<ClientSession>();
-  const poll = setInterval(() => {
-    const byId = new Map([...live].flatMap((session) => (session.sessionId ? [[session.sessionId, session] as const] : [])));
-    if (byId.size === 0) return;
-    options.controlPlane.sessionsToEnd([...byId.keys()]).then(
-      (end) => {
-        for (const { sessionId, reason } of end) byId.get(sessionId)?.terminate(reason);
-      },
-      (error: unknown) => log({ event: 'session-status-poll-failed', error: String(error) }),
-    );
-  }, options.statusPollMs ?? 2000);
-  poll.unref();
   server.listen(options.port, options.host);
   await once(server, 'listening');
   const { address, port } = server.address() as AddressInfo;
@@ -70,7 +60,7 @@ export async function startPostgresProxy(options: PostgresProxyOptions): Promise
     port,
     close: () =>
       new Promise((resolve) => {
-        clearInterval(poll);
+        live.stop();
         for (const socket of sockets) socket.destroy();
         for (const catalog of catalogs.values()) catalog.close();
         server.close(() => resolve());

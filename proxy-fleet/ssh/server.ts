@@ -4,6 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import ssh2 from 'ssh2';
 import { ApprovalWaiter } from '../approval-waiter.js';
+import { LiveSessions } from '../live-sessions.js';
 import type { ControlPlaneClient } from '../control-plane-client.js';
 import { GatewayConnection } from './gateway-connection.js';
 import type { SshTarget } from './upstream.js';
@@ -32,7 +33,8 @@ export async function startSshGateway(options: SshGatewayOptions): Promise<SshGa
   await mkdir(options.recordingsDir, { recursive: true, mode: 0o700 });
   const log = options.log ?? ((event) => console.error(JSON.stringify({ component: 'ssh-gateway', ...event })));
   const approvals = new ApprovalWaiter((ids) => options.controlPlane.approvalStatuses(ids), options.approvalPollMs ?? 1000, log);
-  const live = new Set<GatewayConnection>();
+  // Revoked or expired sessions, and sessions whose grant ended, end within one poll.
+  const live = new LiveSessions<GatewayConnection>(options.controlPlane, options.statusPollMs ?? 2000, log);
   const clients = new Set<ssh2.Connection>();
   const server = new ssh2.Server({ hostKeys: [options.hostKey], ident: 'Warden' }, (client, info) => {
     const connection = new GatewayConnection(client, info, { controlPlane: options.controlPlane, approvals, targets: options.targets, recordingsDir: options.recordingsDir, log });
@@ -43,18 +45,6 @@ export async function startSshGateway(options: SshGatewayOptions): Promise<SshGa
       clients.delete(client);
     });
   });
-  // Revoked or expired sessions, and sessions whose grant ended, end within one poll.
-  const poll = setInterval(() => {
-    const byId = new Map([...live].flatMap((connection) => (connection.sessionId ? [[connection.sessionId, connection] as const] : [])));
-    if (byId.size === 0) return;
-    options.controlPlane.sessionsToEnd([...byId.keys()]).then(
-      (end) => {
-        for (const { sessionId, reason } of end) byId.get(sessionId)?.terminate(reason);
-      },
-      (error: unknown) => log({ event: 'session-status-poll-failed', error: String(error) }),
-    );
-  }, options.statusPollMs ?? 2000);
-  poll.unref();
   server.listen(options.port, options.host);
   await once(server, 'listening');
   const { address, port } = server.address() as AddressInfo;
@@ -63,7 +53,7 @@ export async function startSshGateway(options: SshGatewayOptions): Promise<SshGa
     port,
     close: () =>
       new Promise((resolve) => {
-        clearInterval(poll);
+        live.stop();
         for (const client of clients) client.end();
         server.close(() => resolve());
       }),
