@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readFileSync } from 'node:fs';
+import ssh2 from 'ssh2';
 import type { LedgerEntry } from '../../core/ledger/entry.js';
 import { DEFAULT_POLICY_FILE } from '../../functions/lib/policy-files.js';
 import { parseAsciicast } from '../../proxy-fleet/ssh/asciicast.js';
@@ -155,6 +156,33 @@ when { context has targetPort && context.targetPort == ${sshd.port} };
     assert.match(String(line.data.text), /^echo typed/);
     assert.ok(!String(line.data.text).includes('4111'), 'the captured line is masked too');
     assert.equal(line.data.enforced, false);
+  });
+
+  it('keeps terminal resizes in the recording (an ssh2 client sends window-change)', async () => {
+    const password = await token('dana');
+    const client = new ssh2.Client();
+    await new Promise<void>((resolve, reject) => {
+      client.once('ready', () => resolve()).once('error', reject);
+      client.connect({ host: '127.0.0.1', port: warden.sshPort, username: 'host', password, hostVerifier: () => true });
+    });
+    await new Promise<void>((resolve, reject) => {
+      client.shell({ term: 'xterm', rows: 24, cols: 80 }, (error, stream) => {
+        if (error) return reject(error);
+        stream.on('close', () => resolve());
+        stream.resume();
+        stream.stderr.resume();
+        setTimeout(() => {
+          stream.setWindow(50, 132, 0, 0);
+          setTimeout(() => stream.end('exit\n'), 300);
+        }, 500);
+      });
+    });
+    client.end();
+    const recorded = (await entries()).find((entry) => entry.type === 'command.result' && entry.identity.sub === 'dana' && entry.data.recording);
+    assert.ok(recorded, 'the shell was recorded');
+    const cast = parseAsciicast(await readFile((recorded.data.recording as { path: string }).path, 'utf8'));
+    assert.deepEqual((cast.header as { width: number; height: number }).width, 80);
+    assert.ok(cast.events.some(([, code, data]) => code === 'r' && data === '132x50'), 'the resize is kept');
   });
 
   it('decides sftp and scp file operations, recording names and sizes', async () => {
