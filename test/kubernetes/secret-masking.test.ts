@@ -8,6 +8,7 @@ import {
   SecretWatchMasker,
   maskSecretsInJson,
 } from '../../proxy-fleet/kubernetes/secret-masking.js';
+import { mulberry32 } from '../helpers/prng.js';
 
 const b64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64');
 const MASKED_DATA = b64(MASKED_SECRET_VALUE);
@@ -222,18 +223,6 @@ function runWatch(stream: Buffer, cuts: number[]): { out: Buffer; masked: number
   return { out: Buffer.concat(parts), masked: masker.masked };
 }
 
-/** mulberry32: a small seeded generator so failures reproduce. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('SecretWatchMasker', () => {
   const small = Buffer.from(
     event('ADDED', secret('a', { stringData: { note: 'pässwörd' } })) +
@@ -279,7 +268,7 @@ describe('SecretWatchMasker', () => {
     const whole = runWatch(stream, []);
     assert.equal(whole.masked, 67 * 3 + 67 * 2);
     assertNoSecrets(whole.out);
-    const random = seeded(20240607);
+    const random = mulberry32(20240607);
     for (let round = 0; round < 20; round++) {
       const cuts: number[] = [];
       for (let at = 0; ; ) {
