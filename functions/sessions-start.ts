@@ -5,10 +5,11 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import { sessionStartRequestSchema, type SessionStartResponse } from '../core/contract.js';
 import { WardenError } from '../core/errors.js';
 import { contentDetectors } from '../core/masking/detectors.js';
+import { maskText } from '../core/masking/mask-text.js';
 import type { IdentityChain } from '../core/ledger/entry.js';
 import { apiErrors, json, parseJsonBody, requireProxyKey } from './lib/http.js';
-import { Revocations } from './lib/revocations.js';
 import { getRuntime, keyedDigest } from './lib/runtime.js';
+import { identityOf } from './lib/tokens.js';
 
 export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
   .use(apiErrors())
@@ -23,16 +24,16 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredRe
       throw new WardenError('UNKNOWN_CONNECTION', `no connection named "${request.connection}"; use one of: ${known}`);
     }
     const claims = await tokens.verify(request.token, request.connection);
-    const revoked = await runtime.revocations.find([Revocations.tokenKey(claims.jti), Revocations.chainKey(claims.chain)]);
-    if (revoked) throw new WardenError('TOKEN_REVOKED', `this token was revoked at ${revoked.revokedAt} (${revoked.reason}); ask whoever started the chain for a new one`);
-    const token: IdentityChain = { sub: claims.sub, groups: claims.groups, chain: claims.chain, act: claims.act, ...(claims.workload ? { workload: true } : {}) };
+    await runtime.revocations.ensureNotRevoked(claims);
+    const token = identityOf(claims);
     const grants = await runtime.grants.activeFor(token, request.connection);
     const identity: IdentityChain = grants.length > 0 ? { ...token, roles: [...new Set(grants.map((grant) => grant.role))].sort() } : token;
     const sessionId = randomUUID();
     const time = new Date(now()).toISOString();
     const expiresAt = new Date(claims.exp * 1000).toISOString();
-    // Said at connect time, or carried by the token.
-    const justification = request.client.justification ?? claims.justification;
+    // Said at connect time, or carried by the token; free text, so masked before it is stored or shown.
+    const said = request.client.justification ?? claims.justification;
+    const justification = said === undefined ? undefined : maskText(said, contentDetectors).text;
     await sessions.create({ id: sessionId, identity, connection: request.connection, startedAt: time, expiresAt, tokenId: claims.jti, ...(justification ? { justification } : {}), ...(grants.length > 0 ? { grants: grants.map((grant) => grant.id) } : {}) });
     await ledger.append([
       {
@@ -44,7 +45,7 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredRe
         connection: request.connection,
         data: {
           protocol: request.protocol,
-          client: request.client,
+          client: { ...request.client, ...(request.client.justification === undefined ? {} : { justification }) },
           token: { jti: claims.jti, expiresAt },
           policyVersion,
           ...(grants.length > 0 ? { grants: grants.map((grant) => ({ id: grant.id, role: grant.role, expiresAt: grant.expiresAt })) } : {}),

@@ -2,8 +2,8 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { WardenError } from '../../core/errors.js';
 import type { IdentityChain } from '../../core/ledger/entry.js';
-import { Revocations } from './revocations.js';
 import type { Runtime } from './runtime.js';
+import { identityOf } from './tokens.js';
 
 export async function callerOf(event: APIGatewayProxyEventV2, runtime: Runtime): Promise<IdentityChain> {
   const header = event.headers.authorization ?? '';
@@ -11,7 +11,6 @@ export async function callerOf(event: APIGatewayProxyEventV2, runtime: Runtime):
     throw new WardenError('INVALID_TOKEN', 'send your Warden token as "Authorization: Bearer …"; get one with: warden login --device');
   }
   const claims = await runtime.tokens.verify(header.slice(7).trim());
-  const revoked = await runtime.revocations.find([Revocations.tokenKey(claims.jti), Revocations.chainKey(claims.chain)]);
-  if (revoked) throw new WardenError('TOKEN_REVOKED', `this token was revoked at ${revoked.revokedAt} (${revoked.reason})`);
-  return { sub: claims.sub, groups: claims.groups, chain: claims.chain, act: claims.act, ...(claims.workload ? { workload: true } : {}) };
+  await runtime.revocations.ensureNotRevoked(claims);
+  return identityOf(claims);
 }

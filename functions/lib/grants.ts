@@ -10,6 +10,8 @@
  */
 import type { WardenConfig } from '../../core/config.js';
 import { WardenError } from '../../core/errors.js';
+import { contentDetectors } from '../../core/masking/detectors.js';
+import { maskText } from '../../core/masking/mask-text.js';
 import { SYSTEM_SESSION, type EntryDraft, type IdentityChain } from '../../core/ledger/entry.js';
 import type { ApprovalRecord } from './approval-store.js';
 import { summarize, type ApprovalService } from './approvals.js';
@@ -58,7 +60,8 @@ export class GrantService {
       connection: request.connection,
       role: request.role,
       seconds: request.seconds,
-      justification: request.justification,
+      // Free text: masked before it is stored, recorded or shown to approvers.
+      justification: maskText(request.justification, contentDetectors).text,
       requestedAt: time,
     };
     const requested = this.entry(pending, 'grant.requested', requester, { policies: decision.policies, outcome: decision.outcome });
@@ -79,7 +82,7 @@ export class GrantService {
       requester,
       connection: request.connection,
       decision,
-      justification: request.justification,
+      justification: pending.justification,
     });
     const waiting: GrantRecord = { ...pending, approval: approval.id };
     await this.store.create(waiting);

@@ -5,6 +5,7 @@
  * of many sessions costs few reads; the cache lifetime bounds how late a revocation bites.
  */
 import { BatchGetItemCommand, ConditionalCheckFailedException, PutItemCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { WardenError } from '../../core/errors.js';
 import { backoff } from './ledger-reader.js';
 import { storeCall, storeUnavailable } from './store-errors.js';
 import { tableNames } from './tables.js';
@@ -55,6 +56,12 @@ export class Revocations {
     }
     this.cache.set(key, { at: this.now(), revocation: { key, revokedAt, reason } });
     return true;
+  }
+
+  /** Refuses a token that was revoked, or whose whole chain was. */
+  async ensureNotRevoked(token: { readonly jti: string; readonly chain: string }): Promise<void> {
+    const revoked = await this.find([Revocations.tokenKey(token.jti), Revocations.chainKey(token.chain)]);
+    if (revoked) throw new WardenError('TOKEN_REVOKED', `this token was revoked at ${revoked.revokedAt} (${revoked.reason}); ask whoever started the chain for a new one`);
   }
 
   /** The first revocation among these keys, if any. */

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import { WardenError } from '../../core/errors.js';
+import type { IdentityChain } from '../../core/ledger/entry.js';
 import type { EcSigningKey } from './key-files.js';
 
 export interface WardenClaims {
@@ -25,6 +26,11 @@ export interface WardenClaims {
   readonly jti: string;
   readonly iat: number;
   readonly exp: number;
+}
+
+/** The identity chain a Warden token speaks for, as sessions and ledger entries carry it. */
+export function identityOf(claims: WardenClaims): IdentityChain {
+  return { sub: claims.sub, groups: claims.groups, chain: claims.chain, act: claims.act, ...(claims.workload ? { workload: true } : {}) };
 }
 
 export interface IssueRequest {

@@ -425,6 +425,8 @@ export class ClientSession {
    */
   private async authorizeOrWait(command: Command): Promise<CommandDecision> {
     const decision = await this.authorize(command);
+    // Every message passes here: the wait's machinery is made only for a command that is held.
+    if (decision.decision !== 'approval') return decision;
     this.hold = new AbortController();
     try {
       return await settleHeld(

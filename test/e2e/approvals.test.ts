@@ -104,12 +104,13 @@ when { context.tablesWritten.contains("orders") && context.hasWhere };
 
   it('holds psql with a notice, posts to Slack, and runs the statement when two DBAs approve (Slack, then the CLI)', async () => {
     const alice = await token('alice', 'eng,approvers');
-    const psql = heldPsql(alice, `UPDATE orders SET note = 'customer ssn ${SSN}' WHERE id = 1`, { PGOPTIONS: '-c warden.justification=OPS-1234\\ refund' });
+    const psql = heldPsql(alice, `UPDATE orders SET note = 'customer ssn ${SSN}' WHERE id = 1`, { PGOPTIONS: '-c warden.justification=OPS-1234\\ refund\\ for\\ ana@example.com' });
     const id = await psql.held;
     const posted = await slack.waitForWebhookPost((message) => JSON.stringify(message).includes(id));
     const text = JSON.stringify(posted);
     assert.match(text, /order notes are evidence; two DBAs must agree/);
-    assert.match(text, /OPS-1234 refund/, 'the justification from PGOPTIONS is shown');
+    assert.match(text, /OPS-1234 refund for \[masked:email\]/, 'the justification from PGOPTIONS is shown, masked');
+    assert.ok(!text.includes('ana@example.com'));
     assert.ok(!text.includes(SSN), 'the command is shown masked');
     assert.match(text, /UPDATE orders SET note =/);
 
@@ -152,6 +153,7 @@ when { context.tablesWritten.contains("orders") && context.hasWhere };
     );
     assert.ok(about.every((entry) => entry.session === about[0]!.session && entry.identity.sub === 'alice'));
     assert.ok(!JSON.stringify(about).includes(SSN), 'no entry holds the raw value');
+    assert.ok(!JSON.stringify(await entries()).includes('ana@example.com'), 'nor the justification\'s email');
   });
 
   it('fails the held statement with 42501 and the reason when an approver denies; Deny without a reason asks for one', async () => {

@@ -77,7 +77,7 @@ describe('just-in-time grants through warden up', () => {
     await assert.rejects(update(before.client), { code: '42501' });
     await before.client.end();
 
-    const requested = await grantJson(['request', '--connection', 'app', '--role', 'writer', '--for', '8s', '--why', 'INC-42 fix a note', '--token', alice]);
+    const requested = await grantJson(['request', '--connection', 'app', '--role', 'writer', '--for', '8s', '--why', 'INC-42 fix a note for ana@example.com', '--token', alice]);
     assert.equal(requested.code, 0, requested.stderr);
     assert.equal(requested.grant!.status, 'active');
     const { client, ended } = await connect(alice);
@@ -94,7 +94,7 @@ describe('just-in-time grants through warden up', () => {
       ['grant.requested', 'grant.approved', 'grant.activated', 'grant.expired'],
     );
     assert.equal(about[1]!.data.by, 'policy');
-    assert.equal(about[0]!.data.justification, 'INC-42 fix a note');
+    assert.equal(about[0]!.data.justification, 'INC-42 fix a note for [masked:email]', 'free text is masked before it is recorded');
     const sessionStart = (await entries()).find((entry) => entry.type === 'session.start' && JSON.stringify(entry.data.grants ?? []).includes(requested.grant!.id));
     assert.ok(sessionStart, 'the session that used the grant names it');
     assert.deepEqual(sessionStart.identity.roles, ['writer']);
