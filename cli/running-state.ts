@@ -9,6 +9,8 @@ const runningSchema = z.object({
   storeEndpoint: z.string().optional(),
   postgres: z.object({ host: z.string(), port: z.number().int() }),
   ssh: z.object({ host: z.string(), port: z.number().int(), hostKey: z.string() }).optional(),
+  /** The Kubernetes API gateway: kubeconfig servers are https://host:port/clusters/CONNECTION; certFile is its TLS certificate (PEM). */
+  kubernetes: z.object({ host: z.string(), port: z.number().int(), certFile: z.string() }).optional(),
 });
 export type RunningState = z.infer<typeof runningSchema>;
 

@@ -76,6 +76,7 @@ export async function up(loaded: LoadedConfig, options: UpOptions): Promise<Runn
         sshTargets.set(name, { ...connection, privateKey: await sshPrivateKey(name, connection, configDir) });
         continue;
       }
+      if (connection.kind === 'kubernetes') continue;
       const password = connectionPassword(name, connection);
       const ca = connection.caFile ? await readConfigFile(resolve(configDir, connection.caFile), `connections.${name}.caFile`) : undefined;
       targets.set(name, { ...connection, ...(password === undefined ? {} : { password }), ...(ca === undefined ? {} : { ca }) });

@@ -55,7 +55,32 @@ export const sshConnectionSchema = z
   })
   .refine((c) => (c.privateKeyFile === undefined) !== (c.privateKeyEnv === undefined), { message: 'set exactly one of privateKeyFile and privateKeyEnv', path: ['privateKeyFile'] });
 export type SshConnection = z.infer<typeof sshConnectionSchema>;
-export type Connection = PostgresConnection | SshConnection;
+
+/**
+ * A Kubernetes API server: the gateway calls it with a credential it holds, a service-account
+ * token or a client certificate, never the client's.
+ */
+export const kubernetesConnectionSchema = z
+  .strictObject({
+    kind: z.literal('kubernetes'),
+    /** The API server's URL, as in a kubeconfig's clusters[].cluster.server. */
+    server: z.url({ protocol: /^https$/, error: 'the API server\'s https:// URL' }),
+    /** PEM file of the CA that signed the API server's certificate; the system roots when unset. */
+    caFile: z.string().min(1).optional(),
+    /** A bearer token (a service account's): from an environment variable, or a file read on start. */
+    tokenEnv: z.string().min(1).optional(),
+    tokenFile: z.string().min(1).optional(),
+    /** Or a client certificate and its key (PEM files). */
+    clientCertFile: z.string().min(1).optional(),
+    clientKeyFile: z.string().min(1).optional(),
+  })
+  .refine((c) => [c.tokenEnv, c.tokenFile, c.clientCertFile].filter((v) => v !== undefined).length === 1, {
+    message: 'set exactly one credential: tokenEnv, tokenFile, or clientCertFile with clientKeyFile',
+    path: ['tokenEnv'],
+  })
+  .refine((c) => (c.clientCertFile === undefined) === (c.clientKeyFile === undefined), { message: 'clientCertFile and clientKeyFile go together', path: ['clientKeyFile'] });
+export type KubernetesConnection = z.infer<typeof kubernetesConnectionSchema>;
+export type Connection = PostgresConnection | SshConnection | KubernetesConnection;
 
 export const wardenConfigSchema = z.strictObject({
   /** Keys and embedded store data, relative to the config file. */
@@ -140,11 +165,18 @@ export const wardenConfigSchema = z.strictObject({
           port: port.default(2222),
         })
         .prefault({}),
+      /** The Kubernetes API gateway (HTTPS, on the PostgreSQL proxy's certificate settings); kubeconfig servers are https://host:port/clusters/CONNECTION. */
+      kubernetes: z
+        .strictObject({
+          host: host.default('127.0.0.1'),
+          port: port.default(8443),
+        })
+        .prefault({}),
     })
     .prefault({}),
   /** auto: serve the embedded demo database when no connection is configured. */
   demo: z.enum(['auto', 'always', 'never']).default('auto'),
-  connections: z.record(connectionName, z.discriminatedUnion('kind', [postgresConnectionSchema, sshConnectionSchema])).default({}),
+  connections: z.record(connectionName, z.discriminatedUnion('kind', [postgresConnectionSchema, sshConnectionSchema, kubernetesConnectionSchema])).default({}),
   masking: z
     .strictObject({
       /** Columns masked whole, whatever they hold: resolved from each result's table OID and column number. */

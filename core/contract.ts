@@ -17,7 +17,7 @@ export const identityChainSchema = z.object({
 export const sessionStartRequestSchema = z.object({
   token: z.string().min(1).max(16_384),
   connection: z.string().min(1).max(200),
-  protocol: z.enum(['postgres', 'ssh']),
+  protocol: z.enum(['postgres', 'ssh', 'kubernetes']),
   client: z.object({
     address: z.string().max(200),
     /** Whether the client's connection to the proxy is encrypted. */
@@ -51,6 +51,24 @@ export const sessionEndRequestSchema = z.object({
 });
 export type SessionEndRequest = z.infer<typeof sessionEndRequestSchema>;
 
+/** A Kubernetes API request as the API server's authorizers see it (proxy-fleet/kubernetes/request-info.ts). */
+export const kubernetesRequestSchema = z.object({
+  /** False for discovery and other non-resource paths (/version, /api, /openapi/v3 …). */
+  resourceRequest: z.boolean(),
+  /** get, list, watch, create, update, patch, delete, deletecollection, proxy; the lower-case HTTP method for non-resource paths. */
+  verb: z.string().min(1).max(40),
+  apiGroup: z.string().max(253),
+  apiVersion: z.string().max(100),
+  resource: z.string().max(253),
+  subresource: z.string().max(100),
+  namespace: z.string().max(253),
+  name: z.string().max(1024),
+  path: z.string().max(8192),
+  /** exec: the command's argv, as the API server passes it to the container runtime. */
+  command: z.array(z.string().max(65_536)).max(1024).optional(),
+});
+export type KubernetesRequestAttributes = z.infer<typeof kubernetesRequestSchema>;
+
 /**
  * POST /v1/authorize takes a batch so that commands from many sessions can share one
  * round trip and one durable write (group commit).
@@ -59,9 +77,10 @@ export type SessionEndRequest = z.infer<typeof sessionEndRequestSchema>;
  * sql.query: a simple-protocol Query (one or more statements); sql.execute: an extended-protocol
  * Execute of a bound statement. ssh.exec: a command line run by ssh exec; ssh.shell: an
  * interactive shell; ssh.line: a line typed at such a shell (recorded, decided, not enforced);
- * ssh.sftp: one file operation; ssh.forward: a port-forwarding channel.
+ * ssh.sftp: one file operation; ssh.forward: a port-forwarding channel. k8s.request: one
+ * Kubernetes API request (a watch, a log stream or an exec session counts as one).
  */
-export const commandKindSchema = z.enum(['sql.query', 'sql.execute', 'ssh.exec', 'ssh.shell', 'ssh.line', 'ssh.sftp', 'ssh.forward']);
+export const commandKindSchema = z.enum(['sql.query', 'sql.execute', 'ssh.exec', 'ssh.shell', 'ssh.line', 'ssh.sftp', 'ssh.forward', 'k8s.request']);
 export type CommandKind = z.infer<typeof commandKindSchema>;
 export const authorizeCommandSchema = z.object({
   sessionId: z.string().min(1),
@@ -79,6 +98,8 @@ export const authorizeCommandSchema = z.object({
   forward: z.object({ direction: z.enum(['local', 'remote']), host: z.string().max(255), port: z.number().int().min(0).max(65_535) }).optional(),
   /** ssh.line: the line was edited in ways the gateway cannot follow (history, completion). */
   inexact: z.boolean().optional(),
+  /** k8s.request: the attributes the API server authorizes on; `text` is the request line (method and path with query). */
+  kubernetes: kubernetesRequestSchema.optional(),
 });
 export const authorizeRequestSchema = z.object({
   commands: z.array(authorizeCommandSchema).min(1).max(1000),
@@ -161,6 +182,10 @@ export const commandResultSchema = z.object({
   /** Bytes sent to the client (ssh output, sftp reads) and from it (sftp writes). */
   bytesOut: z.number().int().nonnegative().optional(),
   bytesIn: z.number().int().nonnegative().optional(),
+  /** Kubernetes: the HTTP status the client got (101 for an exec or attach that ran). */
+  httpStatus: z.number().int().min(100).max(599).optional(),
+  /** How long the command's response streamed: a watch, a followed log, an exec session. */
+  durationMs: z.number().int().nonnegative().optional(),
   /** ssh shell: the session recording (asciicast v2) and the SHA-256 of its bytes. */
   recording: z.object({ path: z.string().max(1024), sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int().nonnegative() }).optional(),
   /** Values masked, per detector or column rule: counts only, never values. */
