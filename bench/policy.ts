@@ -18,7 +18,7 @@ const samples: Record<string, () => unknown> = {
   'join with literals': () => decideSql(engine, identity, 'app', "SELECT o.id, c.email FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.placed_at > '2026-01-01' ORDER BY o.id LIMIT 50"),
   'UPDATE with WHERE': () => decideSql(engine, identity, 'app', "UPDATE orders SET status = 'shipped' WHERE id = 42"),
   'CTE hiding a DELETE': () => decideSql(engine, identity, 'app', 'WITH gone AS (DELETE FROM sessions WHERE expires < now() RETURNING id) SELECT count(*) FROM gone'),
-  'ssh exec pipeline': () => decideShell(engine, identity, 'web1', 'ls -la /var/log | grep error && tail -n 50 app.log'),
+  'ssh exec pipeline': () => decideShell(engine, { identity, action: 'ssh:exec', resource: { type: 'Host', id: 'web1' } }, 'ls -la /var/log | grep error && tail -n 50 app.log'),
   // A new identity every time defeats the decision cache: the cost of a first decision.
   'SELECT, uncached': () => decideSql(engine, { ...identity, sub: `user-${uncached++}` }, 'app', 'SELECT abalance FROM pgbench_accounts WHERE aid = 4711'),
 };

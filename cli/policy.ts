@@ -40,7 +40,7 @@ export async function testPolicy(loaded: LoadedConfig, options: PolicyTestOption
   const { engine } = await loadConfiguredPolicy(loaded, options.file);
   const identity = { sub: options.as, groups: options.groups, chain: 'policy-test', act: options.actors.map((sub) => ({ sub })) };
   if (options.ssh) {
-    const result = decideShell(engine, identity, options.connection, command);
+    const result = decideShell(engine, { identity, action: 'ssh:exec', resource: { type: 'Host', id: options.connection } }, command);
     if (!result.ok) return { outcome: 'deny', policyVersion: engine.version, statements: [{ text: command, decision: { outcome: 'deny', policies: ['unparsable-command'], reason: result.error }, facts: null }] };
     return { outcome: result.decision.outcome, policyVersion: engine.version, statements: [{ text: command, decision: result.decision, facts: result.facts }] };
   }

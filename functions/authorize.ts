@@ -1,6 +1,6 @@
 /**
- * POST /v1/authorize — decides a batch of commands (SQL statements, SSH commands), possibly
- * from many sessions, and makes one `command` entry per statement durable before it answers (fail closed: no answer,
+ * POST /v1/authorize — decides a batch of commands (SQL statements, SSH commands, Kubernetes
+ * requests), possibly from many sessions, and makes one `command` entry per statement durable before it answers (fail closed: no answer,
  * no forwarding). A command is allowed only if every statement in it is allowed, because
  * the proxy forwards a protocol message whole or not at all.
  */
@@ -19,6 +19,7 @@ import { refusedWhole, type PlannedCommand, type PlannedStatement, type Verdict 
 import { sqlParserReady } from './lib/sql-facts.js';
 import { planSql } from './lib/sql-plan.js';
 import { planSsh } from './lib/ssh-plan.js';
+import { planKubernetes } from './lib/kubernetes-plan.js';
 
 export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
   .use(apiErrors())
@@ -135,5 +136,6 @@ function planCommand(runtime: Runtime, session: SessionRecord, command: Authoriz
   const { policy } = runtime;
   if (expiredAt) return refusedWhole(command, policy.version, `the session's token expired at ${expiredAt}; reconnect with a new token`, 'token-expired');
   if (grantEnded) return refusedWhole(command, policy.version, `the session's ${grantEnded}; reconnect, or ask for a new grant with warden grant request`, 'grant-ended');
-  return command.kind.startsWith('sql.') ? planSql(policy, session, command) : planSsh(policy, session, command);
+  if (command.kind.startsWith('sql.')) return planSql(policy, session, command);
+  return command.kind.startsWith('k8s.') ? planKubernetes(policy, session, command) : planSsh(policy, session, command);
 }

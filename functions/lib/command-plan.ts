@@ -1,9 +1,11 @@
 /**
  * A command as /v1/authorize plans it before anything is written: one verdict and one
  * ledger entry (data) per statement, the denial that stops the whole command, or the
- * approval that holds it. SQL and SSH commands are planned by their own modules into this.
+ * approval that holds it. SQL, SSH and Kubernetes commands are planned by their own modules into this.
  */
 import type { AuthorizeCommand } from '../../core/contract.js';
+import { contentDetectors } from '../../core/masking/detectors.js';
+import { maskText } from '../../core/masking/mask-text.js';
 import type { Outcome, PolicyDecision } from './policy-engine.js';
 
 /** Recorded text is capped; the keyed digest still covers all of it. */
@@ -45,6 +47,42 @@ export function refusedWhole(command: AuthorizeCommand, policyVersion: string, r
     denial: reason,
     statements: [
       { verdict: { outcome: 'deny', reason, policies: [rule] }, raw: command.text, data: { ...commonData(command, policyVersion), statement: 0, statements: 1, text: '[withheld: not parsed]', decision: 'deny', policies: [rule], reason } },
+    ],
+  };
+}
+
+/**
+ * A command decided whole, as one statement (SSH, Kubernetes), when the decision applies: a deny
+ * refuses the command, an approval holds it. `facts` join the entry's data; `text` is the command
+ * as recorded, masked.
+ */
+export function enforced(command: AuthorizeCommand, policyVersion: string, decision: PolicyDecision, facts: Record<string, unknown>, text?: string): PlannedCommand {
+  const planned = recorded(command, policyVersion, decision, facts, text);
+  if (decision.outcome === 'deny') return { ...planned, denial: decision.reason };
+  const held = mergedApproval([decision]);
+  return held ? { ...planned, held, maskedText: String(planned.statements[0]!.data.text) } : planned;
+}
+
+/** A command decided whole, as one statement, when the decision is only recorded: nothing is refused or held by it. */
+export function recorded(command: AuthorizeCommand, policyVersion: string, decision: PolicyDecision, facts: Record<string, unknown>, text = capped(maskText(command.text, contentDetectors).text)): PlannedCommand {
+  return {
+    command,
+    denial: undefined,
+    statements: [
+      {
+        verdict: decision,
+        raw: command.text,
+        data: {
+          ...commonData(command, policyVersion),
+          statement: 0,
+          statements: 1,
+          ...facts,
+          text,
+          decision: decision.outcome,
+          policies: decision.policies,
+          ...(decision.outcome === 'allow' ? {} : { reason: decision.reason }),
+        },
+      },
     ],
   };
 }

@@ -34,7 +34,7 @@ export interface PolicyDecision {
 export interface PolicyRequest {
   readonly identity: IdentityChain;
   readonly action: string;
-  readonly resource: { readonly type: 'Connection' | 'Host'; readonly id: string };
+  readonly resource: { readonly type: 'Connection' | 'Host' | 'Cluster'; readonly id: string };
   readonly context: Record<string, cedar.CedarValueJson>;
 }
 

@@ -75,7 +75,6 @@ const METHOD_VERBS: ReadonlyMap<string, string> = new Map([
  * RBAC (system:controller:…, system::…) and certificates (CSRs, ClusterTrustBundles with `:`).
  */
 const PATH_SEGMENT_NAME_GROUPS: ReadonlySet<string> = new Set(['rbac.authorization.k8s.io', 'certificates.k8s.io']);
-const STREAMING_SUBRESOURCES: ReadonlySet<string> = new Set(['exec', 'attach', 'portforward']);
 
 const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -372,19 +371,6 @@ export function describeRequest(method: string, url: string): KubernetesRequest 
   if (name === '' && verb === 'delete') verb = 'deletecollection';
 
   return { resourceRequest: true, verb, apiGroup, apiVersion, resource, subresource, namespace, name, path: rawPath };
-}
-
-/**
- * Warden's Cedar action for a request. Streaming subresources are their own actions whatever the
- * HTTP method (WebSocket upgrades arrive as GET, SPDY as POST).
- */
-export function kubernetesAction(request: KubernetesRequest): string {
-  if (!request.resourceRequest) {
-    return request.verb === 'get' || request.verb === 'head' ? 'k8s:discovery' : `k8s:${request.verb}`;
-  }
-  if (STREAMING_SUBRESOURCES.has(request.subresource)) return `k8s:${request.subresource}`;
-  if (request.verb === 'proxy' || request.subresource === 'proxy') return 'k8s:proxy';
-  return `k8s:${request.verb}`;
 }
 
 /** The `command` query values of an exec request, in order, as the API server passes them on. */
