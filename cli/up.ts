@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
-import type { SshConnection, WardenConfig } from '../core/config.js';
+import type { KubernetesConnection, SshConnection, WardenConfig } from '../core/config.js';
 import { SYSTEM_SESSION, sha256Hex } from '../core/ledger/entry.js';
 import { canonicalJson } from '../core/canonical-json.js';
 import { Checkpointer } from '../functions/lib/checkpointer.js';
@@ -25,6 +25,8 @@ import { startLocalApi } from '../functions/local/http-adapter.js';
 import { ControlPlaneClient } from '../proxy-fleet/control-plane-client.js';
 import { startPostgresProxy } from '../proxy-fleet/postgres/server.js';
 import type { UpstreamTarget } from '../proxy-fleet/postgres/upstream.js';
+import { startKubernetesGateway } from '../proxy-fleet/kubernetes/server.js';
+import type { KubernetesTarget } from '../proxy-fleet/kubernetes/upstream.js';
 import { loadOrCreateHostKey } from '../proxy-fleet/ssh/host-key.js';
 import { startSshGateway } from '../proxy-fleet/ssh/server.js';
 import type { SshTarget } from '../proxy-fleet/ssh/upstream.js';
@@ -44,6 +46,8 @@ export interface RunningWarden {
   readonly postgres: { readonly host: string; readonly port: number };
   /** The SSH gateway, when SSH connections are configured; `hostKey` is for clients' known_hosts. */
   readonly ssh?: { readonly host: string; readonly port: number; readonly hostKey: string };
+  /** The Kubernetes API gateway, when Kubernetes connections are configured; certFile is its TLS certificate. */
+  readonly kubernetes?: { readonly host: string; readonly port: number; readonly certFile: string };
   readonly connections: readonly string[];
   /** The PostgreSQL ones among them. */
   readonly postgresConnections: readonly string[];
@@ -71,12 +75,16 @@ export async function up(loaded: LoadedConfig, options: UpOptions): Promise<Runn
     const configDir = loaded.path ? dirname(loaded.path) : process.cwd();
     const targets = new Map<string, UpstreamTarget>();
     const sshTargets = new Map<string, SshTarget>();
+    const kubernetesTargets = new Map<string, KubernetesTarget>();
     for (const [name, connection] of Object.entries(config.connections)) {
       if (connection.kind === 'ssh') {
         sshTargets.set(name, { ...connection, privateKey: await sshPrivateKey(name, connection, configDir) });
         continue;
       }
-      if (connection.kind === 'kubernetes') continue;
+      if (connection.kind === 'kubernetes') {
+        kubernetesTargets.set(name, await kubernetesTarget(name, connection, configDir));
+        continue;
+      }
       const password = connectionPassword(name, connection);
       const ca = connection.caFile ? await readConfigFile(resolve(configDir, connection.caFile), `connections.${name}.caFile`) : undefined;
       targets.set(name, { ...connection, ...(password === undefined ? {} : { password }), ...(ca === undefined ? {} : { ca }) });
@@ -154,13 +162,28 @@ export async function up(loaded: LoadedConfig, options: UpOptions): Promise<Runn
       ssh = { host: gateway.host, port: gateway.port, hostKey: hostKey.publicKey };
     }
 
+    let kubernetes: RunningWarden['kubernetes'];
+    if (kubernetesTargets.size > 0) {
+      // The API gateway always speaks TLS: kubectl sends its bearer token on every request.
+      const tls = certificate ?? (await loadOrCreateSelfSigned(paths.tls, [...new Set(['localhost', '127.0.0.1', '::1', config.proxy.kubernetes.host])]));
+      const gateway = await startKubernetesGateway({
+        ...config.proxy.kubernetes,
+        tls,
+        controlPlane: new ControlPlaneClient({ url: api.url, proxyKey }),
+        targets: kubernetesTargets,
+      });
+      closers.proxy.push(() => gateway.close());
+      kubernetes = { host: gateway.host, port: gateway.port, certFile: tls.certFile };
+    }
+
     const postgres = { host: proxy.host, port: proxy.port };
-    await writeRunningState(loaded.stateDir, { pid: process.pid, controlPlaneUrl: api.url, ...(config.store.endpoint ? {} : { storeEndpoint }), postgres, ...(ssh ? { ssh } : {}) });
+    await writeRunningState(loaded.stateDir, { pid: process.pid, controlPlaneUrl: api.url, ...(config.store.endpoint ? {} : { storeEndpoint }), postgres, ...(ssh ? { ssh } : {}), ...(kubernetes ? { kubernetes } : {}) });
     return {
       controlPlaneUrl: api.url,
       postgres,
       ...(ssh ? { ssh } : {}),
-      connections: [...targets.keys(), ...sshTargets.keys()],
+      ...(kubernetes ? { kubernetes } : {}),
+      connections: [...targets.keys(), ...sshTargets.keys(), ...kubernetesTargets.keys()],
       postgresConnections: [...targets.keys()],
       logPublicKey: paths.logVerifierKey,
       evidenceDir: paths.evidence,
@@ -230,4 +253,22 @@ async function sshPrivateKey(name: string, connection: SshConnection, configDir:
   const value = process.env[connection.privateKeyEnv!];
   if (!value) throw new ConfigError(`connections.${name}.privateKeyEnv: the environment variable ${connection.privateKeyEnv} is not set; export the private key in it`);
   return value;
+}
+
+/** The API server and the credential the gateway calls it with, read once on start. */
+async function kubernetesTarget(name: string, connection: KubernetesConnection, configDir: string): Promise<KubernetesTarget> {
+  const file = (path: string, field: string) => readConfigFile(resolve(configDir, path), `connections.${name}.${field}`);
+  let token: string | undefined;
+  if (connection.tokenEnv) {
+    token = process.env[connection.tokenEnv];
+    if (!token) throw new ConfigError(`connections.${name}.tokenEnv: the environment variable ${connection.tokenEnv} is not set; export the service account's token in it`);
+  } else if (connection.tokenFile) {
+    token = (await file(connection.tokenFile, 'tokenFile')).trim();
+  }
+  return {
+    server: connection.server,
+    ...(connection.caFile ? { ca: await file(connection.caFile, 'caFile') } : {}),
+    ...(token ? { token } : {}),
+    ...(connection.clientCertFile ? { cert: await file(connection.clientCertFile, 'clientCertFile'), key: await file(connection.clientKeyFile!, 'clientKeyFile') } : {}),
+  };
 }

@@ -23,6 +23,8 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredRe
       const known = Object.keys(config.connections).join(', ') || '(none)';
       throw new WardenError('UNKNOWN_CONNECTION', `no connection named "${request.connection}"; use one of: ${known}`);
     }
+    const kind = config.connections[request.connection]!.kind;
+    if (kind !== request.protocol) throw new WardenError('UNKNOWN_CONNECTION', `"${request.connection}" is a ${kind} connection, not ${request.protocol}`);
     const claims = await tokens.verify(request.token, request.connection);
     await runtime.revocations.ensureNotRevoked(claims);
     const token = identityOf(claims);

@@ -20,7 +20,7 @@ import type { ControlPlaneClient } from '../control-plane-client.js';
 import { ControlPlaneRefusal } from '../errors.js';
 import { AsciicastRecorder } from './asciicast.js';
 import { LineCapture } from './line-capture.js';
-import { MaskingStream } from './masking-stream.js';
+import { MaskingStream } from '../masking-stream.js';
 import { SftpInspector, type SftpDecisionRequest } from './sftp-inspector.js';
 import { openSshUpstream, type SshTarget } from './upstream.js';
 
