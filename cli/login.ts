@@ -82,7 +82,8 @@ export async function loginWithDeviceCode(loaded: LoadedConfig, options: DeviceL
   throw new CliError('the code expired before the sign-in finished; run warden login --device again', 1);
 }
 
-function pickIssuer(loaded: LoadedConfig, wanted: string | undefined) {
+/** The configured issuer named `wanted`, or the first one. */
+export function pickIssuer(loaded: LoadedConfig, wanted: string | undefined) {
   const issuers = loaded.config.identity.issuers;
   const issuer = wanted === undefined ? issuers[0] : issuers.find((candidate) => candidate.issuer === wanted);
   if (!issuer) throw new CliError(`no identity issuer ${wanted ?? ''} in identity.issuers; configure one first`, 2);

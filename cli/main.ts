@@ -8,18 +8,16 @@ import { CliError } from './cli-support.js';
 import { ConfigError, loadConfig } from './config-file.js';
 import { loginWithClientCredentials, loginWithDeviceCode } from './login.js';
 import { describeToken, exchangeForAgent, requestToken } from './token.js';
-import { up } from './up.js';
-import { verifyLiveLog } from './verify.js';
-import { revoke } from './revoke.js';
 import { tokenFrom } from './api-client.js';
 import { decideApproval, describeApproval, listApprovals } from './approvals.js';
 import { describeGrant, listGrants, parseDuration, requestGrant, revokeGrant } from './grants.js';
-import { loadConfiguredPolicy, testPolicy } from './policy.js';
-import { proveEntry } from './proof.js';
-import { integrateAndCheckpoint } from './checkpoint.js';
+import { kubeconfig, usage, writeKubeconfig } from './kubeconfig.js';
+import { kubeCredential, type CredentialSource } from './kube-credential.js';
 import type { LogReport } from '../core/ledger/log-verify.js';
 import { LedgerError } from '../core/ledger/errors.js';
 
+// Commands that start services or read the store load their modules when they run: kubectl starts
+// `warden kube-credential` for every command, and it should not pay for the whole control plane.
 // The SDK warns on every start that it will soon need Node 22; Lambda already runs 22. Other warnings still show.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
@@ -36,11 +34,11 @@ program
   .option('--memory', 'keep the embedded store in memory (nothing survives a restart)')
   .action(async (options: { demo?: boolean; memory?: boolean }) => {
     const loaded = await loadConfig(program.opts<{ config?: string }>().config);
-    const running = await up(loaded, { demo: options.demo ?? false, memory: options.memory ?? false, progress: (line) => console.error(line) });
+    const running = await (await import('./up.js')).up(loaded, { demo: options.demo ?? false, memory: options.memory ?? false, progress: (line) => console.error(line) });
     const { host, port } = running.postgres;
     const example = running.postgresConnections.includes('demo') ? 'demo' : (running.postgresConnections[0] ?? 'CONNECTION');
     const configFlag = loaded.path ? ` --config ${loaded.path}` : '';
-    console.log(`warden ready: control plane ${running.controlPlaneUrl}, PostgreSQL proxy ${host}:${port}${running.ssh ? `, SSH gateway ${running.ssh.host}:${running.ssh.port}` : ''}`);
+    console.log(`warden ready: control plane ${running.controlPlaneUrl}, PostgreSQL proxy ${host}:${port}${running.ssh ? `, SSH gateway ${running.ssh.host}:${running.ssh.port}` : ''}${running.kubernetes ? `, Kubernetes API gateway https://${running.kubernetes.host}:${running.kubernetes.port}` : ''}`);
     console.log(`connections: ${running.connections.join(', ') || '(none)'}`);
     console.log(`log public key: ${running.logPublicKey}; checkpoints in ${running.evidenceDir}/checkpoints`);
     if (running.certificateFile) console.log(`TLS certificate: ${running.certificateFile} (clients that verify: sslmode=verify-full sslrootcert=<that file>)`);
@@ -50,6 +48,7 @@ program
       console.log(`SSH gateway host key (for known_hosts): [${running.ssh.host}]:${running.ssh.port} ${running.ssh.hostKey}`);
       console.log(`  ssh -p ${running.ssh.port} CONNECTION@${running.ssh.host}   (the password is a Warden token)`);
     }
+    if (running.kubernetes) console.log(`  npx warden${configFlag} kubeconfig --connection CLUSTER --out kubeconfig && KUBECONFIG=kubeconfig kubectl get pods`);
     const shutdown = async () => {
       await running.stop();
       process.exit(0);
@@ -139,7 +138,7 @@ program
   .action(async (options: { token?: string; chain?: string; reason: string; json?: boolean }) => {
     const loaded = await loadConfig(program.opts<{ config?: string }>().config);
     const token = options.token === '-' ? (await readStdin()).trim() : options.token;
-    const result = await revoke(loaded, { ...(token ? { token } : {}), ...(options.chain ? { chain: options.chain } : {}), reason: options.reason });
+    const result = await (await import('./revoke.js')).revoke(loaded, { ...(token ? { token } : {}), ...(options.chain ? { chain: options.chain } : {}), reason: options.reason });
     if (options.json) console.log(JSON.stringify(result, null, 2));
     else console.log(result.alreadyRevoked ? `${result.key} was already revoked` : `revoked ${result.key} (ledger entry ${result.entry})`);
   });
@@ -223,6 +222,44 @@ grant
     console.log(options.json ? JSON.stringify(result, null, 2) : describeGrant(result));
   });
 
+/** Where kubectl's plugin gets its Warden token: the same options for kubeconfig (which passes them on) and kube-credential. */
+const withCredentialSource = (command: Command) =>
+  command
+    .option('--token-env <name>', 'read the Warden token from this environment variable (default: WARDEN_TOKEN)')
+    .option('--client-id <id>', "sign in with client credentials as this client; with --device, the public client (default: the issuer's deviceClientId)")
+    .option('--client-secret-env <name>', 'client credentials: the environment variable that holds the client secret')
+    .option('--device', 'sign a person in by device code; the link and the code show on stderr, which kubectl passes through')
+    .option('--issuer <url>', 'one of identity.issuers to sign in at (default: the first)');
+
+withCredentialSource(
+  program
+    .command('kubeconfig')
+    .description('write a kubeconfig for a Kubernetes connection behind the gateway; it holds no token: kubectl runs warden kube-credential for one')
+    .requiredOption('--connection <name>', 'the connection (kind kubernetes)')
+    .option('--out <file>', 'write it to this file (mode 0600, replaced if it exists) instead of stdout')
+    .option('--server <url>', "the gateway's URL for the connection (default: https://HOST:PORT/clusters/CONNECTION of the running warden up)")
+    .option('--certificate-authority <file>', "the PEM certificate kubectl trusts for the gateway (default: the running warden up's)")
+    .option('--context <name>', 'the name of the context, cluster and user (default: the connection)'),
+).action(async (options: { connection: string; out?: string; server?: string; certificateAuthority?: string; context?: string } & CredentialSource) => {
+  const loaded = await loadConfig(program.opts<{ config?: string }>().config);
+  const { connection, out, server, certificateAuthority, context, ...source } = options;
+  const config = await kubeconfig(loaded, { connection, source, ...(server ? { server } : {}), ...(certificateAuthority ? { certificateAuthority } : {}), ...(context ? { context } : {}) });
+  const written = out ? await writeKubeconfig(out, config.text) : undefined;
+  if (!written) process.stdout.write(config.text);
+  console.error(usage(written, config, source));
+});
+
+withCredentialSource(
+  program
+    .command('kube-credential')
+    .description("kubectl's exec credential plugin: prints an ExecCredential with a Warden token and its expiry (warden kubeconfig sets it up); sign-ins are cached in $XDG_CACHE_HOME/warden/kube")
+    .requiredOption('--connection <name>', 'the connection the token must open'),
+).action(async (options: { connection: string } & CredentialSource) => {
+  const loaded = await loadConfig(program.opts<{ config?: string }>().config);
+  const { connection, ...source } = options;
+  console.log(JSON.stringify(await kubeCredential(loaded, connection, source)));
+});
+
 program
   .command('verify')
   .description('verify the live log: hash chains, Merkle tree, signed checkpoints and batches')
@@ -233,7 +270,7 @@ program
   .action(async (options: { checkpoint?: string; key?: string; json?: boolean; quiet?: boolean }) => {
     const loaded = await loadConfig(program.opts<{ config?: string }>().config);
     const showProgress = process.stderr.isTTY && !options.quiet && !options.json;
-    const report = await verifyLiveLog(loaded, {
+    const report = await (await import('./verify.js')).verifyLiveLog(loaded, {
       ...(options.checkpoint ? { checkpointFile: options.checkpoint } : {}),
       ...(options.key ? { keyFile: options.key } : {}),
       progress: (n) => showProgress && process.stderr.write(`\rread ${n} entries…`),
@@ -252,7 +289,7 @@ program
   .option('--json', 'print the proof as JSON')
   .action(async (entry: string, options: { key?: string; json?: boolean }) => {
     const loaded = await loadConfig(program.opts<{ config?: string }>().config);
-    const result = await proveEntry(loaded, entry, options.key);
+    const result = await (await import('./proof.js')).proveEntry(loaded, entry, options.key);
     if (options.json) console.log(JSON.stringify(result, null, 2));
     else {
       console.log(`entry ${result.entry.id} = ${result.entry.session}/${result.entry.seq}, index ${result.entry.index} of ${result.treeSize}`);
@@ -271,7 +308,7 @@ program
   .option('--json', 'print the result as JSON')
   .action(async (options: { json?: boolean }) => {
     const loaded = await loadConfig(program.opts<{ config?: string }>().config);
-    const { integrated, checkpoint } = await integrateAndCheckpoint(loaded);
+    const { integrated, checkpoint } = await (await import('./checkpoint.js')).integrateAndCheckpoint(loaded);
     if (options.json) {
       console.log(JSON.stringify({ integrated, signed: checkpoint?.signed ?? false, size: checkpoint?.checkpoint.size ?? 0, note: checkpoint?.note ?? null }, null, 2));
     } else if (!checkpoint) {
@@ -292,7 +329,7 @@ policy
   .option('--json', 'print the result as JSON')
   .action(async (options: { file?: string; json?: boolean }) => {
     const loaded = await loadConfig(program.opts<{ config?: string }>().config);
-    const { engine, file } = await loadConfiguredPolicy(loaded, options.file);
+    const { engine, file } = await (await import('./policy.js')).loadConfiguredPolicy(loaded, options.file);
     if (options.json) console.log(JSON.stringify({ valid: true, file, version: engine.version, policies: engine.policyIds }, null, 2));
     else console.log(`${file}: valid, ${engine.policyIds.length} policies, version ${engine.version}`);
   });
@@ -311,7 +348,7 @@ policy
   .action(async (command: string, options: { as: string; connection: string; groups: string; acting?: string; ssh?: boolean; file?: string; json?: boolean }) => {
     const loaded = await loadConfig(program.opts<{ config?: string }>().config);
     const list = (text: string | undefined) => (text ?? '').split(',').map((item) => item.trim()).filter(Boolean);
-    const result = await testPolicy(
+    const result = await (await import('./policy.js')).testPolicy(
       loaded,
       { as: options.as, groups: list(options.groups), actors: list(options.acting), connection: options.connection, ssh: options.ssh ?? false, ...(options.file ? { file: options.file } : {}) },
       command,

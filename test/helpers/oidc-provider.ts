@@ -17,6 +17,8 @@ export interface TestOidcProvider {
   readonly signingKey: CryptoKey;
   readonly kid: string;
   clientCredentialsToken(clientId: string): Promise<string>;
+  /** How many requests the token endpoint has had: a test can tell whether a client signed in. */
+  tokenRequests(): number;
   /**
    * Plays the person at the browser: opens the verification URL the CLI printed, confirms the
    * code, signs in as `account` (the development login form) and consents, or aborts.
@@ -80,6 +82,11 @@ export async function startOidcProvider(
     jwks: { keys: [jwk] },
     extraTokenClaims: (_ctx, token) => ({ groups: groupsOf.get(String((token as { clientId?: string }).clientId)) ?? [] }),
   });
+  let tokenRequests = 0;
+  provider.use(async (ctx, next) => {
+    if (ctx.method === 'POST' && ctx.path === '/token') tokenRequests++;
+    await next();
+  });
   const server = provider.listen(port);
   await once(server, 'listening');
   const secrets = new Map(clients.map((client) => [client.id, client.secret]));
@@ -97,6 +104,7 @@ export async function startOidcProvider(
       if (!body.access_token) throw new Error(`the provider refused: ${body.error}`);
       return body.access_token;
     },
+    tokenRequests: () => tokenRequests,
     completeDeviceSignIn: (verificationUri, account, choice = 'approve') => actAsBrowser(verificationUri, account, choice),
     close: () =>
       new Promise((resolve) => {
