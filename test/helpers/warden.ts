@@ -29,6 +29,8 @@ export interface RunningTestWarden {
   readonly proxyPort: number;
   /** The SSH gateway's port (it listens only when SSH connections are configured). */
   readonly sshPort: number;
+  /** The Kubernetes API gateway's port (it listens only when Kubernetes connections are configured). */
+  readonly kubernetesPort: number;
   readonly env: NodeJS.ProcessEnv;
   /** Everything `warden up` printed so far, stdout and stderr. */
   output(): string;
@@ -55,13 +57,14 @@ export async function startTestWarden(config: Record<string, unknown>, env: Node
   const dir = await mkdtemp(join(tmpdir(), 'warden-test-'));
   const proxyPort = await freePort();
   const sshPort = await freePort();
+  const kubernetesPort = await freePort();
   const configPath = join(dir, 'warden.yaml');
   await writeFile(
     configPath,
     stringify({
       stateDir: 'state',
       controlPlane: { listen: { host: '127.0.0.1', port: 0 } },
-      proxy: { postgres: { host: '127.0.0.1', port: proxyPort }, ssh: { host: '127.0.0.1', port: sshPort } },
+      proxy: { postgres: { host: '127.0.0.1', port: proxyPort }, ssh: { host: '127.0.0.1', port: sshPort }, kubernetes: { host: '127.0.0.1', port: kubernetesPort } },
       ...config,
     }),
   );
@@ -78,6 +81,7 @@ export async function startTestWarden(config: Record<string, unknown>, env: Node
     configPath,
     proxyPort,
     sshPort,
+    kubernetesPort,
     env: childEnv,
     output: () => output,
     cli,
