@@ -45,6 +45,14 @@ describe('warden CLI conventions', () => {
     assert.match(result.stderr, /warden\.example\.yaml documents every field/);
   });
 
+  it('asks a Kubernetes connection for exactly one credential, and an https server', async () => {
+    const path = await config('kube.yaml', 'connections:\n  k: { kind: kubernetes, server: http://10.0.0.1:6443, tokenEnv: T, tokenFile: ./t }\n');
+    const result = await runCli(['--config', path, 'up']);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /connections\.k\.server: the API server's https:\/\/ URL/);
+    assert.match(result.stderr, /connections\.k\.tokenEnv: set exactly one credential/);
+  });
+
   it('points at the line of a YAML syntax error', async () => {
     const path = await config('syntax.yaml', 'connections:\n  app: [unclosed\n');
     const result = await runCli(['--config', path, 'verify']);
@@ -70,7 +78,7 @@ describe('warden CLI conventions', () => {
 
   it('accepts the documented example config', async () => {
     const loaded = await loadConfig(new URL('../../warden.example.yaml', import.meta.url).pathname);
-    assert.deepEqual(Object.keys(loaded.config.connections), ['app']);
+    assert.deepEqual(Object.entries(loaded.config.connections).map(([name, c]) => [name, c.kind]), [['app', 'postgres'], ['web1', 'ssh'], ['prod-cluster', 'kubernetes']]);
     assert.equal(loaded.config.policy.file, undefined);
   });
 

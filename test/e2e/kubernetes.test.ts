@@ -216,6 +216,25 @@ forbid (principal, action in [Warden::Action::"k8s:get", Warden::Action::"k8s:li
     assert.ok(Number(result!.data.bytesOut) > 0);
   });
 
+  it('cuts a running watch within 5 s when its chain is revoked, and refuses the token after', async () => {
+    const frank = await token('frank');
+    const child = spawn(KUBECTL, ['--kubeconfig', kubeconfig, 'get', 'pods', '--watch'], { env: kubectlEnv(frank) });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    await waitFor('the initial list', () => stdout.includes('web-0'));
+    const whoami = await warden.cli(['whoami', '--token', frank, '--json']);
+    const { chain } = JSON.parse(whoami.stdout) as { chain: string };
+    const revoked = await warden.cli(['revoke', '--chain', chain, '--reason', 'laptop lost']);
+    assert.equal(revoked.code, 0, revoked.stderr);
+    const started = Date.now();
+    await Promise.race([exited, new Promise((_, reject) => setTimeout(() => reject(new Error('the watch is still running 5 s after the revocation')), 5000))]);
+    assert.ok(Date.now() - started < 5000);
+    const after = await kubectl(['get', 'pods'], frank);
+    assert.notEqual(after.code, 0);
+    assert.match(after.stderr, /Unauthorized|must be logged in|revoked/);
+  });
+
   it('refuses by policy, impersonation, a forged token and a path written to read one way to a proxy and another to the API server', async () => {
     const alice = await token();
     const system = await kubectl(['get', 'pods', '-n', 'kube-system'], alice);

@@ -16,6 +16,7 @@ import { describeRequest } from '../../proxy-fleet/kubernetes/request-info.js';
 import { KubernetesUpstream } from '../../proxy-fleet/kubernetes/upstream.js';
 import { relayWebSocket, type WebSocketOutcome } from '../../proxy-fleet/kubernetes/websocket-relay.js';
 import { selfSignedCertificate } from '../../proxy-fleet/tls-certificate.js';
+import forge from 'node-forge';
 
 const tls = selfSignedCertificate(['127.0.0.1']);
 const EMAIL = 'jane.doe@example.com';
@@ -49,7 +50,10 @@ function gatewayFor(upstream: KubernetesUpstream, outcomes: WebSocketOutcome[]):
     void relayWebSocket(request, socket, head, upstream, request.url!, true, contentDetectors, new AbortController().signal).then((outcome) => outcomes.push(outcome));
   });
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-    void relayHttp(request, response, upstream, describeRequest(request.method!, request.url!), request.url!, contentDetectors, new AbortController().signal).then((outcome) => outcomes.push(outcome as WebSocketOutcome));
+    relayHttp(request, response, upstream, describeRequest(request.method!, request.url!), request.url!, contentDetectors, new AbortController().signal).then(
+      (outcome) => outcomes.push(outcome as WebSocketOutcome),
+      (error: Error) => response.writeHead(502).end(error.message),
+    );
   });
   return server;
 }
@@ -176,6 +180,53 @@ describe('kubernetes relays', () => {
     assert.equal(jsonOnlyAccept(undefined), 'application/json');
   });
 });
+
+describe('kubernetes upstream with a client certificate', () => {
+  it('presents the configured certificate to an API server that requires one', async () => {
+    const client = clientCertificate('warden-gateway');
+    const cluster = createServer({ cert: tls.cert, key: tls.key, ca: client.cert, requestCert: true, rejectUnauthorized: true }, (request, response) => {
+      const peer = (request.socket as import('node:tls').TLSSocket).getPeerCertificate();
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ gitVersion: 'v1.32.0', seenClient: peer.subject?.CN }));
+    });
+    const withCertificate = new KubernetesUpstream({ server: await listen(cluster), ca: tls.cert, cert: client.cert, key: client.key });
+    const without = new KubernetesUpstream({ server: withCertificate.target.server, ca: tls.cert });
+    const outcomes: WebSocketOutcome[] = [];
+    const gateways = [gatewayFor(withCertificate, outcomes), gatewayFor(without, outcomes)];
+    try {
+      const [good, bad] = await Promise.all(gateways.map(listen));
+      const answered = await fetchInsecure(`${good}/version`, 'application/json');
+      assert.equal(answered.status, 200);
+      assert.equal((JSON.parse(answered.body) as { seenClient: string }).seenClient, 'warden-gateway');
+      const refused = await fetchInsecure(`${bad}/version`, 'application/json');
+      assert.equal(refused.status, 502);
+      assert.match(refused.body, /certificate required/);
+    } finally {
+      for (const server of [...gateways, cluster]) {
+        server.closeAllConnections();
+        server.close();
+      }
+      withCertificate.close();
+      without.close();
+    }
+  });
+});
+
+/** A certificate for TLS client authentication, signed by its own key. */
+function clientCertificate(commonName: string): { cert: string; key: string } {
+  const keys = forge.pki.rsa.generateKeyPair(2048);
+  const certificate = forge.pki.createCertificate();
+  certificate.publicKey = keys.publicKey;
+  certificate.serialNumber = '01';
+  certificate.validity.notBefore = new Date(Date.now() - 60_000);
+  certificate.validity.notAfter = new Date(Date.now() + 86_400_000);
+  const subject = [{ name: 'commonName', value: commonName }];
+  certificate.setSubject(subject);
+  certificate.setIssuer(subject);
+  certificate.setExtensions([{ name: 'basicConstraints', cA: true }, { name: 'keyUsage', digitalSignature: true, keyCertSign: true }, { name: 'extKeyUsage', clientAuth: true }]);
+  certificate.sign(keys.privateKey, forge.md.sha256.create());
+  return { cert: forge.pki.certificateToPem(certificate), key: forge.pki.privateKeyToPem(keys.privateKey) };
+}
 
 async function waitForOutcome(outcomes: unknown[], count: number): Promise<void> {
   for (let i = 0; i < 200 && outcomes.length < count; i++) await new Promise((resolve) => setTimeout(resolve, 10));
