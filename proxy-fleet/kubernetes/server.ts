@@ -15,6 +15,7 @@ import { CANCELED, settleHeld } from '../approval-hold.js';
 import { ApprovalWaiter } from '../approval-waiter.js';
 import type { ControlPlaneClient } from '../control-plane-client.js';
 import { ControlPlaneRefusal } from '../errors.js';
+import type { Listener, ListenerOptions } from '../listener.js';
 import { LiveSessions } from '../live-sessions.js';
 import { relayHttp, type RelayOutcome } from './http-relay.js';
 import { describeRequest, execCommand, KubernetesRequestError, type KubernetesRequest } from './request-info.js';
@@ -23,21 +24,9 @@ import { sendStatus, sendStatusOnSocket } from './status.js';
 import { KubernetesUpstream, type KubernetesTarget } from './upstream.js';
 import { relayWebSocket } from './websocket-relay.js';
 
-export interface KubernetesGatewayOptions {
-  readonly host: string;
-  readonly port: number;
+export interface KubernetesGatewayOptions extends ListenerOptions {
   readonly tls: { readonly cert: string; readonly key: string };
-  readonly controlPlane: ControlPlaneClient;
   readonly targets: ReadonlyMap<string, KubernetesTarget>;
-  readonly statusPollMs?: number;
-  readonly approvalPollMs?: number;
-  readonly log?: (event: Record<string, unknown>) => void;
-}
-
-export interface KubernetesGateway {
-  readonly host: string;
-  readonly port: number;
-  close(): Promise<void>;
 }
 
 const CLUSTER_PATH = /^\/clusters\/([a-z0-9][a-z0-9_-]{0,62})(\/.*)?$/;
@@ -51,7 +40,7 @@ const STREAMING_SUBRESOURCES: ReadonlySet<string> = new Set(['exec', 'attach', '
 
 type Reply = { kind: 'http'; response: ServerResponse } | { kind: 'upgrade'; socket: Duplex; head: Buffer };
 
-export async function startKubernetesGateway(options: KubernetesGatewayOptions): Promise<KubernetesGateway> {
+export async function startKubernetesGateway(options: KubernetesGatewayOptions): Promise<Listener> {
   const log = options.log ?? ((event) => console.error(JSON.stringify({ component: 'kubernetes-gateway', ...event })));
   const upstreams = new Map([...options.targets].map(([name, target]) => [name, new KubernetesUpstream(target)]));
   const approvals = new ApprovalWaiter((ids) => options.controlPlane.approvalStatuses(ids), options.approvalPollMs ?? 1000, log);

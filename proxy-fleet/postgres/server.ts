@@ -3,33 +3,19 @@ import { once } from 'node:events';
 import { createServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { ApprovalWaiter } from '../approval-waiter.js';
-import type { ControlPlaneClient } from '../control-plane-client.js';
+import type { Listener, ListenerOptions } from '../listener.js';
 import { LiveSessions } from '../live-sessions.js';
 import { CancelRegistry } from './cancel-registry.js';
 import { Catalog } from './catalog.js';
 import { ClientSession, type ClientTls } from './client-session.js';
 import type { UpstreamTarget } from './upstream.js';
 
-export interface PostgresProxyOptions {
-  readonly host: string;
-  readonly port: number;
-  readonly controlPlane: ControlPlaneClient;
+export interface PostgresProxyOptions extends ListenerOptions {
   readonly targets: ReadonlyMap<string, UpstreamTarget>;
   readonly tls?: ClientTls;
-  /** How often to ask the control plane which sessions must end (revocation, expiry). */
-  readonly statusPollMs?: number;
-  /** How often to ask about approvals that held commands wait for. */
-  readonly approvalPollMs?: number;
-  readonly log?: (event: Record<string, unknown>) => void;
 }
 
-export interface PostgresProxy {
-  readonly host: string;
-  readonly port: number;
-  close(): Promise<void>;
-}
-
-export async function startPostgresProxy(options: PostgresProxyOptions): Promise<PostgresProxy> {
+export async function startPostgresProxy(options: PostgresProxyOptions): Promise<Listener> {
   const cancels = new CancelRegistry();
   const catalogs = new Map<string, Catalog>();
   const catalogFor = (connection: string) => {

@@ -5,31 +5,19 @@ import type { AddressInfo } from 'node:net';
 import ssh2 from 'ssh2';
 import { ApprovalWaiter } from '../approval-waiter.js';
 import { LiveSessions } from '../live-sessions.js';
-import type { ControlPlaneClient } from '../control-plane-client.js';
+import type { Listener, ListenerOptions } from '../listener.js';
 import { GatewayConnection } from './gateway-connection.js';
 import type { SshTarget } from './upstream.js';
 
-export interface SshGatewayOptions {
-  readonly host: string;
-  readonly port: number;
+export interface SshGatewayOptions extends ListenerOptions {
   /** The gateway's host key (OpenSSH private key text); see host-key.ts. */
   readonly hostKey: string;
-  readonly controlPlane: ControlPlaneClient;
   readonly targets: ReadonlyMap<string, SshTarget>;
   /** Where shell recordings (asciicast v2) are written. */
   readonly recordingsDir: string;
-  readonly statusPollMs?: number;
-  readonly approvalPollMs?: number;
-  readonly log?: (event: Record<string, unknown>) => void;
 }
 
-export interface SshGateway {
-  readonly host: string;
-  readonly port: number;
-  close(): Promise<void>;
-}
-
-export async function startSshGateway(options: SshGatewayOptions): Promise<SshGateway> {
+export async function startSshGateway(options: SshGatewayOptions): Promise<Listener> {
   await mkdir(options.recordingsDir, { recursive: true, mode: 0o700 });
   const log = options.log ?? ((event) => console.error(JSON.stringify({ component: 'ssh-gateway', ...event })));
   const approvals = new ApprovalWaiter((ids) => options.controlPlane.approvalStatuses(ids), options.approvalPollMs ?? 1000, log);
