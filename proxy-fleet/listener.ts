@@ -1,4 +1,6 @@
 /** What every listener of the proxy fleet (PostgreSQL, SSH, Kubernetes) is started with and gives back. */
+import { once, type EventEmitter } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import type { ControlPlaneClient } from './control-plane-client.js';
 
 export interface ListenerOptions {
@@ -16,4 +18,12 @@ export interface Listener {
   readonly host: string;
   readonly port: number;
   close(): Promise<void>;
+}
+
+/** Starts `server` listening where the options say, and resolves with where it listens (port 0 picks one). */
+export async function listenOn(server: EventEmitter & { listen(port: number, host: string): unknown; address(): unknown }, options: ListenerOptions): Promise<{ host: string; port: number }> {
+  server.listen(options.port, options.host);
+  await once(server, 'listening');
+  const { address, port } = server.address() as AddressInfo;
+  return { host: address, port };
 }

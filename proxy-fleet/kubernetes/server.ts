@@ -5,17 +5,15 @@
  * before it is forwarded with the gateway's own credential; what it did is reported after, once
  * (a watch, a followed log or an exec session is one command, with its duration and size).
  */
-import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { AuthorizeCommand, CommandDecision, KubernetesRequestAttributes } from '../../core/contract.js';
 import { CANCELED, settleHeld } from '../approval-hold.js';
 import { ApprovalWaiter } from '../approval-waiter.js';
 import type { ControlPlaneClient } from '../control-plane-client.js';
 import { ControlPlaneRefusal } from '../errors.js';
-import type { Listener, ListenerOptions } from '../listener.js';
+import { listenOn, type Listener, type ListenerOptions } from '../listener.js';
 import { LiveSessions } from '../live-sessions.js';
 import { relayHttp, type RelayOutcome } from './http-relay.js';
 import { describeRequest, execCommand, KubernetesRequestError, type KubernetesRequest } from './request-info.js';
@@ -56,11 +54,9 @@ export async function startKubernetesGateway(options: KubernetesGatewayOptions):
     log({ event: 'k8s-client-error', error: error.message });
     socket.destroy();
   });
-  server.listen(options.port, options.host);
-  await once(server, 'listening');
-  const { address, port } = server.address() as AddressInfo;
+  const { host, port } = await listenOn(server, options);
   return {
-    host: address,
+    host,
     port,
     close: async () => {
       live.stop();

@@ -1,9 +1,7 @@
 /** The PostgreSQL listener of the proxy fleet: one ClientSession per accepted connection. */
-import { once } from 'node:events';
 import { createServer, type Socket } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { ApprovalWaiter } from '../approval-waiter.js';
-import type { Listener, ListenerOptions } from '../listener.js';
+import { listenOn, type Listener, type ListenerOptions } from '../listener.js';
 import { LiveSessions } from '../live-sessions.js';
 import { CancelRegistry } from './cancel-registry.js';
 import { Catalog } from './catalog.js';
@@ -38,11 +36,9 @@ export async function startPostgresProxy(options: PostgresProxyOptions): Promise
     live.add(session);
     socket.on('close', () => live.delete(session));
   });
-  server.listen(options.port, options.host);
-  await once(server, 'listening');
-  const { address, port } = server.address() as AddressInfo;
+  const { host, port } = await listenOn(server, options);
   return {
-    host: address,
+    host,
     port,
     close: () =>
       new Promise((resolve) => {

@@ -1,11 +1,9 @@
 /** The SSH listener of the proxy fleet: one GatewayConnection per client, and the status poll that ends revoked sessions. */
-import { once } from 'node:events';
 import { mkdir } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import ssh2 from 'ssh2';
 import { ApprovalWaiter } from '../approval-waiter.js';
 import { LiveSessions } from '../live-sessions.js';
-import type { Listener, ListenerOptions } from '../listener.js';
+import { listenOn, type Listener, type ListenerOptions } from '../listener.js';
 import { GatewayConnection } from './gateway-connection.js';
 import type { SshTarget } from './upstream.js';
 
@@ -33,11 +31,9 @@ export async function startSshGateway(options: SshGatewayOptions): Promise<Liste
       clients.delete(client);
     });
   });
-  server.listen(options.port, options.host);
-  await once(server, 'listening');
-  const { address, port } = server.address() as AddressInfo;
+  const { host, port } = await listenOn(server, options);
   return {
-    host: address,
+    host,
     port,
     close: () =>
       new Promise((resolve) => {
