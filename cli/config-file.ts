@@ -23,8 +23,10 @@ export const DEFAULT_CONFIG_FILE = 'warden.yaml';
  * defaults" (the demo); a missing file that was asked for is an error.
  */
 export async function loadConfig(path: string | undefined): Promise<LoadedConfig> {
-  const file = resolve(path ?? process.env.WARDEN_CONFIG ?? DEFAULT_CONFIG_FILE);
-  const explicit = path !== undefined || process.env.WARDEN_CONFIG !== undefined;
+  // An empty WARDEN_CONFIG (exported but unset) counts as none.
+  const fromEnvironment = process.env.WARDEN_CONFIG || undefined;
+  const file = resolve(path ?? fromEnvironment ?? DEFAULT_CONFIG_FILE);
+  const explicit = path !== undefined || fromEnvironment !== undefined;
   let text: string | undefined;
   try {
     text = await readFile(file, 'utf8');

@@ -13,6 +13,7 @@ import { decideApproval, describeApproval, listApprovals } from './approvals.js'
 import { describeGrant, listGrants, parseDuration, requestGrant, revokeGrant } from './grants.js';
 import { kubeconfig, usage, writeKubeconfig } from './kubeconfig.js';
 import { kubeCredential, type CredentialSource } from './kube-credential.js';
+import type { BundleReport } from '../core/evidence/verify-bundle.js';
 import type { LogReport } from '../core/ledger/log-verify.js';
 import { LedgerError } from '../core/ledger/errors.js';
 
@@ -262,13 +263,21 @@ withCredentialSource(
 
 program
   .command('verify')
-  .description('verify the live log: hash chains, Merkle tree, signed checkpoints and batches')
-  .option('--checkpoint <file>', 'also hold the log to a checkpoint saved earlier (detects a truncated tail)')
-  .option('--key <file>', "the log's public key (default: STATE_DIR/keys/log.vkey)")
+  .description('verify the live log (hash chains, Merkle tree, signed checkpoints, batches), or, given BUNDLE, an exported evidence bundle offline')
+  .argument('[bundle]', 'an evidence bundle from warden export (.tar.gz): checked with only the bundle and --key')
+  .option('--checkpoint <file>', 'live log: also hold it to a checkpoint saved earlier (detects a truncated tail)')
+  .option('--key <file>', "the log's public key, as the auditor got it (default: STATE_DIR/keys/log.vkey)")
   .option('--json', 'print the report as JSON')
   .option('--quiet', 'print nothing; use the exit code')
-  .action(async (options: { checkpoint?: string; key?: string; json?: boolean; quiet?: boolean }) => {
+  .action(async (bundle: string | undefined, options: { checkpoint?: string; key?: string; json?: boolean; quiet?: boolean }) => {
     const loaded = await loadConfig(program.opts<{ config?: string }>().config);
+    if (bundle) {
+      const report = await (await import('./evidence.js')).verifyEvidence(loaded, bundle, options.key);
+      if (options.json) console.log(JSON.stringify(report, null, 2));
+      else if (!options.quiet) printBundleReport(bundle, report);
+      process.exitCode = report.ok ? 0 : 1;
+      return;
+    }
     const showProgress = process.stderr.isTTY && !options.quiet && !options.json;
     const report = await (await import('./verify.js')).verifyLiveLog(loaded, {
       ...(options.checkpoint ? { checkpointFile: options.checkpoint } : {}),
@@ -279,6 +288,34 @@ program
     if (options.json) console.log(JSON.stringify(report, null, 2));
     else if (!options.quiet) printReport(report);
     process.exitCode = report.ok ? 0 : 1;
+  });
+
+program
+  .command('export')
+  .description('write an evidence bundle for a time window: entries with inclusion proofs, checkpoint, approvals, grants, masking counts, recordings, an HTML report, and a signed manifest')
+  .requiredOption('--from <time>', 'start of the window: ISO 8601, a date, or a duration ago (7d, 24h)')
+  .option('--to <time>', 'end of the window (default: now)', 'now')
+  .requiredOption('--out <file>', 'where to write the bundle (.tar.gz)')
+  .option('--json', 'print the summary as JSON')
+  .action(async (options: { from: string; to: string; out: string; json?: boolean }) => {
+    const loaded = await loadConfig(program.opts<{ config?: string }>().config);
+    const evidence = await import('./evidence.js');
+    const now = new Date();
+    const { bundle: _bytes, ...summary } = await evidence.exportEvidence(loaded, {
+      from: evidence.parseInstant(options.from, now),
+      to: evidence.parseInstant(options.to, now),
+      out: options.out,
+      progress: (line) => !options.json && console.error(line),
+    });
+    if (options.json) console.log(JSON.stringify(summary, null, 2));
+    else {
+      const { count, firstIndex, lastIndex } = summary.entries;
+      console.log(`wrote ${summary.file} (${summary.bytes} bytes, SHA-256 ${summary.sha256})`);
+      console.log(`${count} entries${count > 0 ? ` (indexes ${firstIndex}..${lastIndex})` : ''}, proven against the checkpoint of size ${summary.treeSize}`);
+      console.log(`log key ${summary.keyFingerprint}; check it with: warden verify ${summary.file} --key log.vkey`);
+      if (!summary.verified) console.log('the bundle did NOT verify; see report.html inside it');
+    }
+    process.exitCode = summary.verified ? 0 : 1;
   });
 
 program
@@ -383,6 +420,12 @@ function printReport(report: LogReport): void {
   console.log(`ledger verification FAILED: ${report.problems.length} problem(s)`);
   for (const problem of report.problems.slice(0, 20)) console.log(`  ${problem.subject}: ${problem.kind}: ${problem.detail}`);
   if (report.problems.length > 20) console.log(`  … and ${report.problems.length - 20} more (run with --json for all)`);
+}
+
+function printBundleReport(bundle: string, report: BundleReport): void {
+  console.log(`${bundle}: ${report.ok ? 'verified' : 'verification FAILED'} with key ${report.keyFingerprint}`);
+  if (report.manifest) console.log(`  window ${report.manifest.from} → ${report.manifest.to}, ${report.manifest.entries.count} entries, tree size ${report.manifest.treeSize}`);
+  for (const check of report.checks) console.log(`  ${check.ok ? 'ok  ' : 'FAIL'} ${check.name}: ${check.detail}`);
 }
 
 try {

@@ -18,7 +18,8 @@ export interface VerifyOptions {
   readonly progress: (entries: number) => void;
 }
 
-export async function loadVerifier(loaded: LoadedConfig, keyFile: string | undefined): Promise<NoteVerifier> {
+/** The log's public key (signed-note vkey text): --key, or the one beside the state directory's log key. */
+export async function readVerifierKey(loaded: LoadedConfig, keyFile: string | undefined): Promise<string> {
   const path = keyFile ?? statePaths(loaded.stateDir).logVerifierKey;
   let text: string;
   try {
@@ -27,10 +28,15 @@ export async function loadVerifier(loaded: LoadedConfig, keyFile: string | undef
     throw new CliError(`cannot read the log's public key at ${path}; pass it with --key FILE`, 2);
   }
   try {
-    return parseVerifierKey(text);
+    parseVerifierKey(text);
   } catch (error) {
     throw new CliError(`${path} is not a signed-note verifier key: ${(error as Error).message}`, 2);
   }
+  return text;
+}
+
+export async function loadVerifier(loaded: LoadedConfig, keyFile: string | undefined): Promise<NoteVerifier> {
+  return parseVerifierKey(await readVerifierKey(loaded, keyFile));
 }
 
 export async function verifyLiveLog(loaded: LoadedConfig, options: VerifyOptions): Promise<LogReport> {

@@ -3,12 +3,12 @@
  * version, so two approvers deciding at once cannot both win: the second write fails its
  * condition, rereads, and sees the request already decided.
  */
-import { GetItemCommand, PutItemCommand, ScanCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, paginateScan, PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { ApprovalStatus } from '../../core/contract.js';
 import type { IdentityChain } from '../../core/ledger/entry.js';
 import type { ApprovalRequirement } from './policy-engine.js';
 import { storeCall } from './store-errors.js';
-import { putIfVersion } from './versioned-put.js';
+import { putIfVersion, readRecords } from './versioned-put.js';
 import { tableNames } from './tables.js';
 
 export type DecisionChannel = 'slack' | 'cli' | 'api';
@@ -75,24 +75,18 @@ export class ApprovalStore {
 
   /** Requests in one status. A scan: the table holds requests of the last days, not history (that is the ledger). */
   async list(status: ApprovalStatus): Promise<ApprovalRecord[]> {
-    const records: ApprovalRecord[] = [];
-    let start: Record<string, AttributeValue> | undefined;
-    do {
-      const page = await storeCall(() =>
-        this.client.send(
-          new ScanCommand({
-            TableName: this.table,
-            FilterExpression: '#status = :status',
-            ExpressionAttributeNames: { '#status': 'status' },
-            ExpressionAttributeValues: { ':status': { S: status } },
-            ConsistentRead: true,
-            ...(start ? { ExclusiveStartKey: start } : {}),
-          }),
-        ),
-      );
-      for (const item of page.Items ?? []) records.push(JSON.parse(String(item.record?.S)) as ApprovalRecord);
-      start = page.LastEvaluatedKey;
-    } while (start);
+    const records = await readRecords<ApprovalRecord>(
+      paginateScan(
+        { client: this.client },
+        { TableName: this.table, FilterExpression: '#status = :status', ExpressionAttributeNames: { '#status': 'status' }, ExpressionAttributeValues: { ':status': { S: status } }, ConsistentRead: true },
+      ),
+    );
+    return records.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  /** Every request in the table, oldest first (for evidence export). */
+  async all(): Promise<ApprovalRecord[]> {
+    const records = await readRecords<ApprovalRecord>(paginateScan({ client: this.client }, { TableName: this.table, ConsistentRead: true }));
     return records.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 

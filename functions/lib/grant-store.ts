@@ -4,9 +4,9 @@
  * id alone finds the item. Changes are whole-record replacements conditioned on a version.
  */
 import { randomBytes } from 'node:crypto';
-import { GetItemCommand, PutItemCommand, QueryCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, paginateQuery, paginateScan, PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { storeCall } from './store-errors.js';
-import { putIfVersion } from './versioned-put.js';
+import { putIfVersion, readRecords } from './versioned-put.js';
 import { tableNames } from './tables.js';
 
 export type GrantStatus = 'pending' | 'active' | 'denied' | 'expired' | 'revoked';
@@ -65,24 +65,15 @@ export class GrantStore {
   }
 
   async ofHolder(holder: string): Promise<GrantRecord[]> {
-    const records: GrantRecord[] = [];
-    let start: Record<string, AttributeValue> | undefined;
-    do {
-      const page = await storeCall(() =>
-        this.client.send(
-          new QueryCommand({
-            TableName: this.table,
-            KeyConditionExpression: 'holder = :holder',
-            ExpressionAttributeValues: { ':holder': { S: holder } },
-            ConsistentRead: true,
-            ...(start ? { ExclusiveStartKey: start } : {}),
-          }),
-        ),
-      );
-      for (const item of page.Items ?? []) records.push(JSON.parse(String(item.record?.S)) as GrantRecord);
-      start = page.LastEvaluatedKey;
-    } while (start);
-    return records;
+    return readRecords<GrantRecord>(
+      paginateQuery({ client: this.client }, { TableName: this.table, KeyConditionExpression: 'holder = :holder', ExpressionAttributeValues: { ':holder': { S: holder } }, ConsistentRead: true }),
+    );
+  }
+
+  /** Every grant in the table, oldest request first (for evidence export). */
+  async all(): Promise<GrantRecord[]> {
+    const records = await readRecords<GrantRecord>(paginateScan({ client: this.client }, { TableName: this.table, ConsistentRead: true }));
+    return records.sort((a, b) => a.requestedAt.localeCompare(b.requestedAt));
   }
 
   /** Replaces `previous` with `next` unless someone changed it first; false when they did. */

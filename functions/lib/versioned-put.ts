@@ -22,3 +22,14 @@ export async function putIfVersion(client: DynamoDBClient, table: string, item: 
     throw storeUnavailable(error);
   }
 }
+
+/** Every record (the `record` attribute, JSON) in the pages of a scan or query of a versioned-record table. */
+export async function readRecords<T>(pages: AsyncIterable<{ Items?: Record<string, AttributeValue>[] }>): Promise<T[]> {
+  const records: T[] = [];
+  try {
+    for await (const page of pages) for (const item of page.Items ?? []) records.push(JSON.parse(String(item.record?.S)) as T);
+  } catch (error) {
+    throw storeUnavailable(error);
+  }
+  return records;
+}
