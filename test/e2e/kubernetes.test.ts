@@ -228,7 +228,10 @@ forbid (principal, action in [Warden::Action::"k8s:get", Warden::Action::"k8s:li
     const revoked = await warden.cli(['revoke', '--chain', chain, '--reason', 'laptop lost']);
     assert.equal(revoked.code, 0, revoked.stderr);
     const started = Date.now();
-    await Promise.race([exited, new Promise((_, reject) => setTimeout(() => reject(new Error('the watch is still running 5 s after the revocation')), 5000))]);
+    await Promise.race([
+      exited,
+      new Promise((_, reject) => setTimeout(() => reject(new Error(`the watch is still running 5 s after the revocation; gateway log:\n${warden.output().slice(-3000)}`)), 5000)),
+    ]);
     assert.ok(Date.now() - started < 5000);
     const after = await kubectl(['get', 'pods'], frank);
     assert.notEqual(after.code, 0);
