@@ -15,14 +15,26 @@ export async function loadOrCreateHostKey(path: string): Promise<GatewayHostKey>
     privateKey = await readFile(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'warden-gateway' });
+    privateKey = generateParsableKey();
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-    await writeFile(path, pair.private, { mode: 0o600, flag: 'wx' });
+    await writeFile(path, privateKey, { mode: 0o600, flag: 'wx' });
     await chmod(path, 0o600);
-    privateKey = pair.private;
   }
   const parsed = ssh2.utils.parseKey(privateKey);
   if (parsed instanceof Error) throw new Error(`the SSH host key at ${path} does not parse (${parsed.message}); remove it to make a new one`);
   const key = Array.isArray(parsed) ? parsed[0]! : parsed;
   return { privateKey, publicKey: `${key.type} ${key.getPublicSSH().toString('base64')}` };
+}
+
+/**
+ * ssh2 1.17's generator now and then (about 1 key in 200, measured) writes an OpenSSH key its own
+ * parser rejects as malformed; such a key would stop the gateway on its next start. Keep the first
+ * one that parses.
+ */
+function generateParsableKey(): string {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'warden-gateway' });
+    if (!(ssh2.utils.parseKey(pair.private) instanceof Error)) return pair.private;
+  }
+  throw new Error('could not generate an SSH host key that ssh2 parses');
 }
