@@ -1,7 +1,8 @@
 /** `warden checkpoint`: integrate every durable batch and sign a checkpoint now. */
-import { Checkpointer, type SignedCheckpoint } from '../functions/lib/checkpointer.js';
+import type { SignedCheckpoint } from '../functions/lib/checkpointer.js';
 import { DirectorySink } from '../functions/lib/evidence-sink.js';
-import { Integrator, type IntegrationResult } from '../functions/lib/integrator.js';
+import { integrateAndSign } from '../functions/lib/integrate-and-sign.js';
+import type { IntegrationResult } from '../functions/lib/integrator.js';
 import { loadOrCreateNoteKey } from '../functions/lib/key-files.js';
 import { statePaths } from '../functions/lib/runtime.js';
 import type { LoadedConfig } from './config-file.js';
@@ -12,9 +13,7 @@ export async function integrateAndCheckpoint(loaded: LoadedConfig): Promise<{ in
   const signer = await loadOrCreateNoteKey(paths.logKey, loaded.config.ledger.origin);
   const store = await openStore(loaded);
   try {
-    const integrated = await new Integrator(store.client, store.reader).integrateAll();
-    const checkpoint = await new Checkpointer(store.client, store.reader, signer, loaded.config.ledger.origin, new DirectorySink(paths.evidence)).checkpoint();
-    return { integrated, checkpoint };
+    return await integrateAndSign({ client: store.client, reader: store.reader, signer, origin: loaded.config.ledger.origin, sink: new DirectorySink(paths.evidence) });
   } finally {
     await store.close();
   }

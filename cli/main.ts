@@ -292,27 +292,29 @@ program
 
 program
   .command('export')
-  .description('write an evidence bundle for a time window: entries with inclusion proofs, checkpoint, approvals, grants, masking counts, recordings, an HTML report, and a signed manifest')
+  .description('write an evidence bundle for a time window to a file or to S3: entries with inclusion proofs, checkpoint, approvals, grants, masking counts, recordings, an HTML report, and a signed manifest')
   .requiredOption('--from <time>', 'start of the window: ISO 8601, a date, or a duration ago (7d, 24h)')
   .option('--to <time>', 'end of the window (default: now)', 'now')
-  .requiredOption('--out <file>', 'where to write the bundle (.tar.gz)')
+  .option('--out <file>', 'write the bundle to this file (.tar.gz)')
+  .option('--s3 <url>', 'or put it in S3, as PREFIX/FROM--TO.tar.gz under Object Lock for evidence.export.retentionDays (s3://BUCKET/PREFIX; endpoint, region and path style from evidence.export.s3)')
   .option('--json', 'print the summary as JSON')
-  .action(async (options: { from: string; to: string; out: string; json?: boolean }) => {
+  .action(async (options: { from: string; to: string; out?: string; s3?: string; json?: boolean }) => {
+    if ((options.out === undefined) === (options.s3 === undefined)) throw new CliError('give exactly one of --out FILE and --s3 s3://BUCKET/PREFIX', 2);
     const loaded = await loadConfig(program.opts<{ config?: string }>().config);
     const evidence = await import('./evidence.js');
     const now = new Date();
     const { bundle: _bytes, ...summary } = await evidence.exportEvidence(loaded, {
       from: evidence.parseInstant(options.from, now),
       to: evidence.parseInstant(options.to, now),
-      out: options.out,
+      destination: options.out !== undefined ? { file: options.out } : { s3: options.s3! },
       progress: (line) => !options.json && console.error(line),
     });
     if (options.json) console.log(JSON.stringify(summary, null, 2));
     else {
       const { count, firstIndex, lastIndex } = summary.entries;
-      console.log(`wrote ${summary.file} (${summary.bytes} bytes, SHA-256 ${summary.sha256})`);
+      console.log(`wrote ${summary.location} (${summary.bytes} bytes, SHA-256 ${summary.sha256})${summary.retainUntil ? `, locked until ${summary.retainUntil}` : ''}`);
       console.log(`${count} entries${count > 0 ? ` (indexes ${firstIndex}..${lastIndex})` : ''}, proven against the checkpoint of size ${summary.treeSize}`);
-      console.log(`log key ${summary.keyFingerprint}; check it with: warden verify ${summary.file} --key log.vkey`);
+      console.log(`log key ${summary.keyFingerprint}; check it with: warden verify ${summary.retainUntil ? 'BUNDLE.tar.gz' : summary.location} --key log.vkey`);
       if (!summary.verified) console.log('the bundle did NOT verify; see report.html inside it');
     }
     process.exitCode = summary.verified ? 0 : 1;

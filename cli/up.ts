@@ -12,7 +12,7 @@ import { SYSTEM_SESSION, sha256Hex } from '../core/ledger/entry.js';
 import { canonicalJson } from '../core/canonical-json.js';
 import { Checkpointer } from '../functions/lib/checkpointer.js';
 import { startDynalite } from '../functions/lib/dynamodb.js';
-import { DirectorySink } from '../functions/lib/evidence-sink.js';
+import { scheduledExportDeps, startScheduledExports, type ExportEvent, type ScheduledExports } from '../functions/lib/evidence/scheduled-export.js';
 import { Integrator } from '../functions/lib/integrator.js';
 import { loadOrCreateNoteKey } from '../functions/lib/key-files.js';
 import { PolicyError, type PolicyEngine } from '../functions/lib/policy-engine.js';
@@ -62,7 +62,7 @@ type Closer = () => Promise<void>;
 
 export async function up(loaded: LoadedConfig, options: UpOptions): Promise<RunningWarden> {
   // Closed in this order: stop taking connections, record what is in flight, then the services under it.
-  const closers: Record<'proxy' | 'ledger' | 'api' | 'store' | 'demo', Closer[]> = { proxy: [], ledger: [], api: [], store: [], demo: [] };
+  const closers: Record<'proxy' | 'export' | 'ledger' | 'api' | 'store' | 'demo', Closer[]> = { proxy: [], export: [], ledger: [], api: [], store: [], demo: [] };
   const stop = async () => {
     for (const group of Object.values(closers)) for (const close of group) await close().catch(() => undefined);
     await clearRunningState(loaded.stateDir);
@@ -120,12 +120,13 @@ export async function up(loaded: LoadedConfig, options: UpOptions): Promise<Runn
       onBatch: () => service?.batchWritten(),
       publicUrl: () => config.approvals.publicUrl ?? apiUrl,
       ...(slack ? { slack } : {}),
+      logSigner: signer,
     });
     await ensureTables(runtime.client, config.store.tablePrefix);
     const reader = new LedgerReader(runtime.client, config.store.tablePrefix);
     service = new LedgerService({
       integrator: new Integrator(runtime.client, reader),
-      checkpointer: new Checkpointer(runtime.client, reader, signer, config.ledger.origin, new DirectorySink(paths.evidence)),
+      checkpointer: new Checkpointer(runtime.client, reader, signer, config.ledger.origin, runtime.evidence.checkpoints),
       integrationDelayMs: config.ledger.integrationDelayMs,
       checkpointIntervalMs: config.ledger.checkpointIntervalSeconds * 1000,
       log: (event) => console.error(JSON.stringify({ component: 'ledger', ...event })),
@@ -135,6 +136,10 @@ export async function up(loaded: LoadedConfig, options: UpOptions): Promise<Runn
     closers.ledger.push(() => ledger.stop());
     configureRuntime(runtime);
     await recordConfigSnapshot(runtime);
+    if (config.evidence.export.intervalMinutes > 0) {
+      const exports = startEvidenceExports(runtime, options.progress);
+      closers.export.push(() => exports.stop());
+    }
 
     const api = await startLocalApi(config.controlPlane.listen);
     apiUrl = api.url;
@@ -194,6 +199,19 @@ export async function up(loaded: LoadedConfig, options: UpOptions): Promise<Runn
     await stop();
     throw error;
   }
+}
+
+/** Scheduled evidence export on a timer, as the EventBridge schedule runs it in AWS: one line per bundle. */
+function startEvidenceExports(runtime: Runtime, progress: (line: string) => void): ScheduledExports {
+  const { intervalMinutes } = runtime.config.evidence.export;
+  const log = (event: ExportEvent) => {
+    if (event.level === 'warn') console.error(JSON.stringify({ component: 'evidence-export', ...event }));
+  };
+  progress(`evidence export every ${intervalMinutes} min to ${runtime.evidence.bundles.location}`);
+  return startScheduledExports(scheduledExportDeps(runtime, log), intervalMinutes * 60_000, {
+    onExport: (bundle) => progress(`evidence export: ${bundle.written ? 'wrote' : 'recorded'} ${bundle.location} (${bundle.entries} entries, ${bundle.from} → ${bundle.to}${bundle.verified ? '' : ', NOT verified'})`),
+    onError: (error) => progress(`evidence export failed, retried in ${intervalMinutes} min: ${error instanceof Error ? error.message : String(error)}`),
+  });
 }
 
 async function proxyCertificate(config: WardenConfig, configDir: string, tlsDir: string): Promise<CertificatePair | undefined> {

@@ -82,6 +82,44 @@ export const kubernetesConnectionSchema = z
 export type KubernetesConnection = z.infer<typeof kubernetesConnectionSchema>;
 export type Connection = PostgresConnection | SshConnection | KubernetesConnection;
 
+/** S3's bucket naming rules (general purpose buckets): 3 to 63 of a-z, 0-9, "." and "-", starting and ending with a letter or digit. */
+export const S3_BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+/** How S3 is reached when evidence.export.s3 is not configured (`warden export --s3` without it). */
+export const S3_DEFAULTS = { region: 'us-east-1', forcePathStyle: false } as const;
+
+/** Scheduled evidence export (functions/lib/evidence/scheduled-export.ts) and where `warden export --s3` writes. */
+export const evidenceExportSchema = z
+  .strictObject({
+    /** Export a bundle this often, from where the last one ended; 0: off. EventBridge runs it in AWS, `warden up` locally. */
+    intervalMinutes: z
+      .number()
+      .int()
+      .min(0)
+      .max(10_080, 'at most 10080 (a week)')
+      .refine((minutes) => minutes === 0 || minutes >= 5, 'use 0 (off) or at least 5 minutes')
+      .default(0),
+    /** Scheduled bundles go to this bucket; unset, to STATE_DIR/evidence/bundles. */
+    s3: z
+      .strictObject({
+        bucket: z.string().regex(S3_BUCKET_NAME, 'an S3 bucket name: 3 to 63 of a-z, 0-9, "." and "-", starting and ending with a letter or digit'),
+        /** Keys are PREFIX + FROM--TO.tar.gz. */
+        prefix: z
+          .string()
+          .refine((prefix) => prefix === '' || (prefix.endsWith('/') && !prefix.startsWith('/')), 'end the prefix with "/" and do not start it with "/" (or leave it empty)')
+          .default('warden/evidence/'),
+        region: z.string().min(1).default(S3_DEFAULTS.region),
+        /** An S3-compatible endpoint (s3rver, MinIO); unset: AWS. */
+        endpoint: z.url().optional(),
+        /** http://endpoint/bucket/key instead of http://bucket.endpoint/key; most S3-compatible stores need it. */
+        forcePathStyle: z.boolean().default(S3_DEFAULTS.forcePathStyle),
+      })
+      .optional(),
+    /** Object Lock (COMPLIANCE) keeps each bundle in S3 this long: nobody, root included, can delete it sooner. */
+    retentionDays: z.number().int().min(1).max(36_500).default(365),
+  })
+  .prefault({});
+export type EvidenceExportConfig = z.infer<typeof evidenceExportSchema>;
+
 export const wardenConfigSchema = z.strictObject({
   /** Keys and embedded store data, relative to the config file. */
   stateDir: z.string().min(1).default('.warden'),
@@ -222,6 +260,7 @@ export const wardenConfigSchema = z.strictObject({
       maxSeconds: z.number().int().min(60).max(7 * 86_400).default(8 * 3600),
     })
     .prefault({}),
+  evidence: z.strictObject({ export: evidenceExportSchema }).prefault({}),
   policy: z
     .strictObject({
       /** A Cedar policy file, relative to this config; unset: the shipped default set (core/policy/default.cedar). */

@@ -7,6 +7,7 @@ import { createHmac } from 'node:crypto';
 import { join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { WardenConfig } from '../../core/config.js';
+import type { Ed25519NoteSigner } from '../../core/ledger/signed-note.js';
 import { ApprovalStore } from './approval-store.js';
 import { ApprovalService, type ApprovalNotifier } from './approvals.js';
 import { BatchWriter } from './batch-writer.js';
@@ -16,7 +17,10 @@ import { GrantService } from './grants.js';
 import { SlackNotifier, type SlackSettings } from './slack-notifier.js';
 import { DevIssuer } from './dev-issuer.js';
 import { createDynamoClient } from './dynamodb.js';
-import { loadOrCreateEcKey, loadOrCreateSecret } from './key-files.js';
+import { configuredBundleTarget, type BundleTarget } from './evidence/bundle-target.js';
+import { recordingsIn } from './evidence/sources.js';
+import { DirectorySink, type EvidenceSink } from './evidence-sink.js';
+import { loadOrCreateEcKey, loadOrCreateNoteKey, loadOrCreateSecret } from './key-files.js';
 import type { PolicyEngine } from './policy-engine.js';
 import { OidcIssuers } from './oidc-issuers.js';
 import { Revocations } from './revocations.js';
@@ -43,7 +47,20 @@ export interface Runtime {
   /** Set when approvals.slack is configured. */
   readonly slack?: SlackSettings;
   readonly callbackReplays: CallbackReplays;
+  /** Signs the log's checkpoints and evidence manifests. */
+  readonly logSigner: Ed25519NoteSigner;
+  readonly evidence: EvidenceStores;
   readonly now: () => number;
+}
+
+/** Where evidence leaves the store, and where recordings are read back for bundles. */
+export interface EvidenceStores {
+  /** Signed checkpoints, as the checkpointer exports them. */
+  readonly checkpoints: EvidenceSink;
+  /** Scheduled bundles: evidence.export.s3, else STATE_DIR/evidence/bundles. */
+  readonly bundles: BundleTarget;
+  /** A recording an entry names; undefined when it is gone. */
+  readonly readRecording: (path: string) => Promise<Buffer | undefined>;
 }
 
 /** Files in the state directory. Private keys are created with mode 0600. */
@@ -57,6 +74,8 @@ export function statePaths(stateDir: string) {
     logVerifierKey: join(stateDir, 'keys', 'log.vkey'),
     storeData: join(stateDir, 'store'),
     evidence: join(stateDir, 'evidence'),
+    /** Scheduled evidence bundles, when evidence.export.s3 is not set (read-only files, never replaced). */
+    evidenceBundles: join(stateDir, 'evidence', 'bundles'),
     /** The proxy's self-signed TLS certificate and key. */
     tls: join(stateDir, 'tls'),
     /** The SSH gateway's host key (OpenSSH format, 0600). */
@@ -81,6 +100,11 @@ export interface RuntimeOptions {
   readonly slack?: SlackSettings;
   /** For tests: who hears of approval changes instead of Slack. */
   readonly notifier?: ApprovalNotifier;
+  /**
+   * The log's signer. Default: the key file STATE_DIR/keys/log.skey. A signer whose key never
+   * leaves a KMS (issue 11) implements the same interface and is passed here.
+   */
+  readonly logSigner?: Ed25519NoteSigner;
 }
 
 export async function buildRuntime(options: RuntimeOptions): Promise<Runtime> {
@@ -111,6 +135,12 @@ export async function buildRuntime(options: RuntimeOptions): Promise<Runtime> {
     digestKey: await loadOrCreateSecret(paths.digestKey),
     proxyKey: options.proxyKey,
     policy: options.policy,
+    logSigner: options.logSigner ?? (await loadOrCreateNoteKey(paths.logKey, config.ledger.origin)),
+    evidence: {
+      checkpoints: new DirectorySink(paths.evidence),
+      bundles: configuredBundleTarget(config.evidence.export, paths.evidenceBundles),
+      readRecording: recordingsIn(paths.recordings),
+    },
     now,
   };
 }

@@ -80,6 +80,7 @@ describe('warden CLI conventions', () => {
     const loaded = await loadConfig(new URL('../../warden.example.yaml', import.meta.url).pathname);
     assert.deepEqual(Object.entries(loaded.config.connections).map(([name, c]) => [name, c.kind]), [['app', 'postgres'], ['web1', 'ssh'], ['prod-cluster', 'kubernetes']]);
     assert.equal(loaded.config.policy.file, undefined);
+    assert.deepEqual(loaded.config.evidence.export, { intervalMinutes: 0, retentionDays: 365 });
   });
 
   it('refuses a missing config file that was named explicitly', async () => {
