@@ -169,7 +169,7 @@ class RequestHandler {
     if (decision.decision !== 'allow') {
       if (decision.error === CANCELED) return;
       const message = denial(decision);
-      if (STREAMING_SUBRESOURCES.has(described.subresource)) this.refusals.set(memoKey, { message, until: Date.now() + FALLBACK_MEMORY_MS });
+      if (STREAMING_SUBRESOURCES.has(described.subresource)) this.remember(memoKey, message);
       return this.refuse(reply, decision.error ? 503 : 403, message);
     }
     if (upgrade && upgrade !== 'websocket') {
@@ -202,6 +202,13 @@ class RequestHandler {
         ...(outcome.exitStatus === undefined ? {} : { exitStatus: outcome.exitStatus }),
       })
       .catch((error: unknown) => this.log({ event: 'k8s-report-failed', session: session.sessionId, error: String(error) }));
+  }
+
+  /** Remembers a streaming request's refusal for its SPDY retry; forgets the expired ones as it goes. */
+  private remember(key: string, message: string): void {
+    const now = Date.now();
+    if (this.refusals.size >= 1000) for (const [stale, { until }] of this.refusals) if (until <= now) this.refusals.delete(stale);
+    this.refusals.set(key, { message, until: now + FALLBACK_MEMORY_MS });
   }
 
   private refuse(reply: Reply, code: number, message: string): void {
