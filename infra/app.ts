@@ -1,10 +1,29 @@
 /** The CDK app: wires stacks only. `npx cdk synth` works offline (environment-agnostic stacks). */
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { LedgerStoreStack } from './stacks/ledger-store-stack.js';
+import { ControlPlaneStack } from './stacks/control-plane-stack.js';
+import { EvidenceStack } from './stacks/evidence-stack.js';
+import { ProxyFleetStack } from './stacks/proxy-fleet-stack.js';
+import { scheduledJobs } from './schedules.js';
+import { readSettings } from './settings.js';
+
+/** Checkpoints and bundles are written under this prefix (core/config.ts's default evidence.export.s3.prefix). */
+export const EVIDENCE_PREFIX = 'warden/evidence/';
 
 export function buildApp(app = new App()): App {
-  new LedgerStoreStack(app, 'WardenLedgerStore', { tablePrefix: app.node.tryGetContext('tablePrefix') ?? 'warden', description: 'Warden ledger and session tables' });
+  const settings = readSettings(app.node);
+  const evidence = new EvidenceStack(app, 'WardenEvidence', {
+    retentionDays: settings.evidenceRetentionDays,
+    prefix: EVIDENCE_PREFIX,
+    description: 'Warden evidence: S3 with Object Lock (COMPLIANCE)',
+  });
+  const controlPlane = new ControlPlaneStack(app, 'WardenControlPlane', {
+    settings,
+    evidence: { bucket: evidence.bucket, prefix: EVIDENCE_PREFIX, retentionDays: settings.evidenceRetentionDays, writePolicy: evidence.writePolicy },
+    jobs: scheduledJobs(settings.evidenceExportIntervalMinutes),
+    description: 'Warden control plane: HTTP API, Lambda handlers, DynamoDB ledger, signing keys',
+  });
+  new ProxyFleetStack(app, 'WardenProxyFleet', { settings, controlPlane: controlPlane.api, description: 'Warden proxy fleet: Fargate behind an NLB' });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return app;
 }

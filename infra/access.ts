@@ -1,0 +1,60 @@
+/**
+ * What each control-plane function may touch. Every route function shares one grant: put
+ * batches (BatchWriter), read and write the session tables, and verify Warden tokens with the
+ * token key's public half. Anything more (a secret, a signing key, the ledger tables, the
+ * evidence bucket) is named here per entry, so a new route starts with the shared grant only.
+ */
+import type { Route } from '../functions/routes.js';
+import { approvalsTable, batchesTable, callbacksTable, grantsTable, revocationsTable, sessionsTable, type TableDefinition } from '../functions/lib/tables.js';
+
+/** No level includes DeleteItem: nothing in the store deletes. */
+export type TableAccess = 'read' | 'put' | 'update' | 'batchWrite';
+
+export const tableActions: Record<TableAccess, readonly string[]> = {
+  read: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:Scan'],
+  put: ['dynamodb:PutItem'],
+  update: ['dynamodb:UpdateItem'],
+  // The integrator's idempotent writes of ledger items and tiles. IAM cannot tell a
+  // BatchWriteItem put from a delete: the Merkle tree and the exported checkpoints show one.
+  batchWrite: ['dynamodb:BatchWriteItem'],
+};
+
+export type SlackSecret = 'webhookUrl' | 'signingSecret';
+
+export interface FunctionAccess {
+  readonly tables: readonly (readonly [TableDefinition, readonly TableAccess[]])[];
+  /** Behind a proxy route: told which role's sessions the proxy fleet's are. */
+  readonly servesProxy?: boolean;
+  /** kms:GetPublicKey on the token key, to verify Warden tokens. */
+  readonly verifiesTokens?: boolean;
+  /** kms:Sign with the token key (RS256 Warden tokens) or the log key (Ed25519 checkpoints and manifests). */
+  readonly signs?: 'tokens' | 'log';
+  /** The HMAC key for keyed payload digests (DESIGN.md, invariant 2). */
+  readonly digestKey?: boolean;
+  readonly slack?: readonly SlackSecret[];
+  /** PutObject and PutObjectRetention under the evidence prefix; never a delete. */
+  readonly writesEvidence?: boolean;
+  /** Told which identity provider's tokens it exchanges. */
+  readonly exchangesIdentity?: boolean;
+}
+
+const sessionTables = [sessionsTable, revocationsTable, approvalsTable, grantsTable, callbacksTable].map((table) => [table, ['read', 'put', 'update']] as const);
+const routeTables: FunctionAccess['tables'] = [[batchesTable, ['read', 'put']], ...sessionTables];
+
+const routeExtras: Readonly<Record<string, Omit<FunctionAccess, 'tables'>>> = {
+  'token.ts': { signs: 'tokens', exchangesIdentity: true },
+  'sessions-start.ts': { digestKey: true },
+  'sessions-end.ts': { digestKey: true },
+  // Held commands and grant requests are announced to the Slack webhook.
+  'authorize.ts': { digestKey: true, slack: ['webhookUrl'] },
+  'grants-request.ts': { slack: ['webhookUrl'] },
+  'results.ts': { digestKey: true },
+  // Verifies Slack's v0 signature; its replies go to the response URL Slack sends, not the webhook.
+  'slack-interactions.ts': { slack: ['signingSecret'] },
+};
+
+/** The access of the function behind a route entry, from the routes that use it (functions/routes.ts). */
+export function routeAccess(entry: string, routes: readonly Route[]): FunctionAccess {
+  const servesProxy = routes.some((route) => route.entry === entry && route.audience === 'proxy');
+  return { tables: routeTables, verifiesTokens: true, ...(servesProxy ? { servesProxy } : {}), ...routeExtras[entry] };
+}

@@ -1,0 +1,148 @@
+/**
+ * One control-plane Lambda: an entry file bundled with esbuild, on nodejs22.x and arm64, with
+ * its own role, its own encrypted log group, and exactly the access infra/access.ts names.
+ *
+ * X-Ray tracing is off: HTTP APIs do not propagate trace headers to Lambda, and the handlers
+ * carry no tracer, so active tracing would record little beyond Lambda's own Duration metric,
+ * while adding a data store outside the audit boundary. Powertools' structured logs carry the
+ * request id instead.
+ */
+import { join, posix } from 'node:path';
+import { Duration, Validations } from 'aws-cdk-lib';
+import { PolicyStatement, Role, ServicePrincipal, type IManagedPolicy } from 'aws-cdk-lib/aws-iam';
+import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { tableActions, type FunctionAccess } from '../access.js';
+import { repositoryRoot } from '../repository.js';
+import type { Settings } from '../settings.js';
+import type { ControlPlaneSecrets } from './control-plane-secrets.js';
+import type { DataKey } from './data-key.js';
+import type { LedgerTables } from './ledger-tables.js';
+import type { SigningKeys } from './signing-keys.js';
+
+/** Where evidence objects go: Object Lock applies the retention; writers carry writePolicy. */
+export interface EvidenceDestination {
+  readonly bucket: IBucket;
+  readonly prefix: string;
+  readonly retentionDays: number;
+  readonly writePolicy: IManagedPolicy;
+}
+
+export interface ControlPlaneResources {
+  readonly settings: Settings;
+  /** The `iss` of Warden tokens, as the JWT authorizer expects it. */
+  readonly tokenIssuer: string;
+  /** The proxy fleet's task role: proxy routes accept only its sessions. */
+  readonly proxyRoleArn: string;
+  readonly dataKey: DataKey;
+  readonly tables: LedgerTables;
+  readonly signingKeys: SigningKeys;
+  readonly secrets: ControlPlaneSecrets;
+  readonly evidence: EvidenceDestination;
+}
+
+export interface ControlPlaneFunctionProps {
+  /** Repository-relative file that exports `handler`. */
+  readonly entry: string;
+  readonly access: FunctionAccess;
+  readonly resources: ControlPlaneResources;
+  readonly timeout: Duration;
+  readonly environment?: Readonly<Record<string, string>>;
+}
+
+/** Files of packages that read a .wasm beside their code at run time: copied next to the bundle, not bundled. */
+const wasmPackageFiles = ['libpg-query', '@pgsql/types', '@cedar-policy/cedar-wasm/package.json', '@cedar-policy/cedar-wasm/nodejs'];
+
+const bundling: BundlingOptions = {
+  format: OutputFormat.ESM,
+  target: 'node22',
+  mainFields: ['module', 'main'],
+  minify: true,
+  sourceMap: true,
+  // ESM output has no `require` for the CommonJS modules esbuild bundles.
+  banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+  // Replaces the default ['@aws-sdk/*']: the SDK is bundled at the version package-lock.json pins.
+  externalModules: ['libpg-query', '@cedar-policy/cedar-wasm'],
+  commandHooks: {
+    beforeBundling: () => [],
+    beforeInstall: () => [],
+    afterBundling: (inputDir, outputDir) =>
+      wasmPackageFiles.map((file) => `mkdir -p "${outputDir}/node_modules/${posix.dirname(file)}" && cp -R "${inputDir}/node_modules/${file}" "${outputDir}/node_modules/${file}"`),
+  },
+};
+
+export class ControlPlaneFunction extends Construct {
+  readonly function: NodejsFunction;
+  private readonly role: Role;
+
+  constructor(scope: Construct, id: string, props: ControlPlaneFunctionProps) {
+    super(scope, id);
+    const { resources } = props;
+    const logGroup = resources.dataKey.logGroup(this, 'Logs');
+    this.role = new Role(this, 'Role', { assumedBy: new ServicePrincipal('lambda.amazonaws.com'), description: `Warden ${props.entry}` });
+    logGroup.grantWrite(this.role);
+    this.function = new NodejsFunction(this, 'Function', {
+      entry: join(repositoryRoot, props.entry),
+      projectRoot: repositoryRoot,
+      depsLockFilePath: join(repositoryRoot, 'package-lock.json'),
+      description: `Warden ${props.entry}`,
+      runtime: Runtime.NODEJS_22_X,
+      architecture: Architecture.ARM_64,
+      memorySize: 1024,
+      timeout: props.timeout,
+      role: this.role,
+      logGroup,
+      tracing: Tracing.DISABLED,
+      environment: { ...this.environment(props), ...props.environment },
+      bundling,
+    });
+    this.grant(props.access, resources);
+    Validations.of(this.function).acknowledge({
+      id: 'AwsSolutions-L1',
+      reason: 'nodejs22.x on purpose (DESIGN.md): the code and its pinned dependencies (middy 6) are tested on Node 20 and 22; a newer runtime comes with those tests.',
+    });
+  }
+
+  private environment({ access, resources }: ControlPlaneFunctionProps): Record<string, string> {
+    const { settings, signingKeys, secrets, evidence, proxyRoleArn } = resources;
+    return {
+      POWERTOOLS_SERVICE_NAME: 'warden-control-plane',
+      POWERTOOLS_METRICS_NAMESPACE: 'Warden',
+      LOG_LEVEL: settings.logLevel,
+      NODE_OPTIONS: '--enable-source-maps',
+      WARDEN_TABLE_PREFIX: settings.tablePrefix,
+      ...(access.verifiesTokens || access.signs === 'tokens'
+        ? { WARDEN_TOKEN_KEY_ID: signingKeys.tokens.keyId, WARDEN_TOKEN_ISSUER: resources.tokenIssuer, WARDEN_TOKEN_AUDIENCE: settings.tokenAudience }
+        : {}),
+      ...(access.servesProxy ? { WARDEN_PROXY_ROLE_ARN: proxyRoleArn } : {}),
+      ...(access.signs === 'log' ? { WARDEN_LOG_KEY_ID: signingKeys.log.keyId } : {}),
+      ...(access.digestKey ? { WARDEN_DIGEST_KEY_SECRET_ARN: secrets.digestKey.secretArn } : {}),
+      ...(access.slack?.includes('webhookUrl') ? { WARDEN_SLACK_WEBHOOK_URL_SECRET_ARN: secrets.slack.webhookUrl.secretArn } : {}),
+      ...(access.slack?.includes('signingSecret') ? { WARDEN_SLACK_SIGNING_SECRET_ARN: secrets.slack.signingSecret.secretArn } : {}),
+      ...(access.writesEvidence
+        ? { WARDEN_EVIDENCE_BUCKET: evidence.bucket.bucketName, WARDEN_EVIDENCE_PREFIX: evidence.prefix, WARDEN_EVIDENCE_RETENTION_DAYS: String(evidence.retentionDays) }
+        : {}),
+      ...(access.exchangesIdentity && settings.idpIssuer ? { WARDEN_IDP_ISSUER: settings.idpIssuer } : {}),
+      ...(access.exchangesIdentity && settings.idpAudience ? { WARDEN_IDP_AUDIENCE: settings.idpAudience } : {}),
+    };
+  }
+
+  private grant(access: FunctionAccess, { tables, dataKey, signingKeys, secrets, evidence }: ControlPlaneResources): void {
+    for (const [definition, levels] of access.tables) {
+      const actions = [...new Set(levels.flatMap((level) => tableActions[level]))];
+      this.role.addToPrincipalPolicy(new PolicyStatement({ actions, resources: [tables.table(definition).tableArn] }));
+    }
+    if (access.tables.length > 0) {
+      const writes = access.tables.some(([, levels]) => levels.some((level) => level !== 'read'));
+      dataKey.grant(this.role, 'kms:Decrypt', 'kms:DescribeKey', ...(writes ? ['kms:Encrypt', 'kms:GenerateDataKey'] : []));
+    }
+    if (access.signs === 'tokens') signingKeys.tokens.grant(this.role, 'kms:Sign', 'kms:GetPublicKey');
+    else if (access.verifiesTokens) signingKeys.tokens.grant(this.role, 'kms:GetPublicKey');
+    if (access.signs === 'log') signingKeys.log.grant(this.role, 'kms:Sign', 'kms:GetPublicKey');
+    if (access.digestKey) secrets.digestKey.grantRead(this.role);
+    for (const name of access.slack ?? []) secrets.slack[name].grantRead(this.role);
+    if (access.writesEvidence) this.role.addManagedPolicy(evidence.writePolicy);
+  }
+}
