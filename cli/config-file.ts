@@ -1,13 +1,11 @@
-/** Reads warden.yaml, validates it against core/config.ts, and resolves paths and secrets. */
+/** Finds warden.yaml, reads it (proxy-fleet/config-source.ts, shared with the proxy fleet's own process), and resolves paths and secrets. */
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
-import { describeConfigIssues, wardenConfigSchema, type PostgresConnection, type WardenConfig } from '../core/config.js';
+import type { WardenConfig } from '../core/config.js';
 import type { SlackSettings } from '../functions/lib/slack-notifier.js';
+import { ConfigError, parseConfigText } from '../proxy-fleet/config-source.js';
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
+export { ConfigError };
 
 export interface LoadedConfig {
   readonly config: WardenConfig;
@@ -35,32 +33,9 @@ export async function loadConfig(path: string | undefined): Promise<LoadedConfig
       throw new ConfigError(`cannot read the config file ${file}: ${(error as Error).message}; pass an existing file with --config`);
     }
   }
-  let raw: unknown = {};
-  if (text !== undefined) {
-    try {
-      raw = parseYaml(text) ?? {};
-    } catch (error) {
-      if (error instanceof YAMLParseError) {
-        const where = error.linePos?.[0] ? ` at line ${error.linePos[0].line}, column ${error.linePos[0].col}` : '';
-        throw new ConfigError(`${file} is not valid YAML${where}: ${error.message.split('\n')[0]}`);
-      }
-      throw error;
-    }
-  }
-  const parsed = wardenConfigSchema.safeParse(raw);
-  if (!parsed.success) throw new ConfigError(describeConfigIssues(parsed.error, text === undefined ? 'the default configuration' : file));
+  const config = parseConfigText(text, file);
   const base = text === undefined ? process.cwd() : dirname(file);
-  return { config: parsed.data, path: text === undefined ? undefined : file, stateDir: resolve(base, parsed.data.stateDir) };
-}
-
-/** The password for a connection, from its environment variable or the file. */
-export function connectionPassword(name: string, connection: PostgresConnection): string | undefined {
-  if (connection.passwordEnv === undefined) return connection.password;
-  const value = process.env[connection.passwordEnv];
-  if (value === undefined) {
-    throw new ConfigError(`connections.${name}.passwordEnv: the environment variable ${connection.passwordEnv} is not set; export it before starting Warden`);
-  }
-  return value;
+  return { config, path: text === undefined ? undefined : file, stateDir: resolve(base, config.stateDir) };
 }
 
 /** Slack's webhook URL and signing secret, from the environment variables approvals.slack names. */

@@ -4,10 +4,9 @@
  * checkpointer, and the PostgreSQL proxy, in one process.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { createSecureContext } from 'node:tls';
-import type { KubernetesConnection, SshConnection, WardenConfig } from '../core/config.js';
+import type { WardenConfig } from '../core/config.js';
 import { SYSTEM_SESSION, sha256Hex } from '../core/ledger/entry.js';
 import { canonicalJson } from '../core/canonical-json.js';
 import { Checkpointer } from '../functions/lib/checkpointer.js';
@@ -22,16 +21,11 @@ import { LedgerService } from '../functions/lib/ledger-service.js';
 import { buildRuntime, configureRuntime, keyedDigest, statePaths, type Runtime } from '../functions/lib/runtime.js';
 import { ensureTables } from '../functions/lib/table-setup.js';
 import { startLocalApi } from '../functions/local/http-adapter.js';
+import { sharedKey } from '../proxy-fleet/control-plane-auth.js';
 import { ControlPlaneClient } from '../proxy-fleet/control-plane-client.js';
-import { startPostgresProxy } from '../proxy-fleet/postgres/server.js';
-import type { UpstreamTarget } from '../proxy-fleet/postgres/upstream.js';
-import { startKubernetesGateway } from '../proxy-fleet/kubernetes/server.js';
-import type { KubernetesTarget } from '../proxy-fleet/kubernetes/upstream.js';
-import { loadOrCreateHostKey } from '../proxy-fleet/ssh/host-key.js';
-import { startSshGateway } from '../proxy-fleet/ssh/server.js';
-import type { SshTarget } from '../proxy-fleet/ssh/upstream.js';
-import { ConfigError, connectionPassword, slackSettings, type LoadedConfig } from './config-file.js';
-import { loadOrCreateSelfSigned, type CertificatePair } from '../proxy-fleet/tls-certificate.js';
+import { startProxyFleet } from '../proxy-fleet/fleet.js';
+import { resolveTargets } from '../proxy-fleet/targets.js';
+import { ConfigError, slackSettings, type LoadedConfig } from './config-file.js';
 import { DEMO_CONNECTION, startDemoDatabase } from './demo-database.js';
 import { clearRunningState, writeRunningState } from './running-state.js';
 
@@ -73,29 +67,13 @@ export async function up(loaded: LoadedConfig, options: UpOptions): Promise<Runn
     await mkdir(loaded.stateDir, { recursive: true, mode: 0o700 });
 
     const configDir = loaded.path ? dirname(loaded.path) : process.cwd();
-    const targets = new Map<string, UpstreamTarget>();
-    const sshTargets = new Map<string, SshTarget>();
-    const kubernetesTargets = new Map<string, KubernetesTarget>();
-    for (const [name, connection] of Object.entries(config.connections)) {
-      if (connection.kind === 'ssh') {
-        sshTargets.set(name, { ...connection, privateKey: await sshPrivateKey(name, connection, configDir) });
-        continue;
-      }
-      if (connection.kind === 'kubernetes') {
-        kubernetesTargets.set(name, await kubernetesTarget(name, connection, configDir));
-        continue;
-      }
-      const password = connectionPassword(name, connection);
-      const ca = connection.caFile ? await readConfigFile(resolve(configDir, connection.caFile), `connections.${name}.caFile`) : undefined;
-      targets.set(name, { ...connection, ...(password === undefined ? {} : { password }), ...(ca === undefined ? {} : { ca }) });
-    }
-    const certificate = await proxyCertificate(config, configDir, paths.tls);
+    let targets = await resolveTargets(config.connections, configDir);
     if (options.demo || config.demo === 'always' || (config.demo === 'auto' && Object.keys(config.connections).length === 0)) {
       options.progress('starting the embedded demo database (PGlite, about 3 s)…');
       const database = await startDemoDatabase();
       closers.demo.push(() => database.close());
       config = { ...config, connections: { ...config.connections, [DEMO_CONNECTION]: database.connection } };
-      targets.set(DEMO_CONNECTION, database.connection);
+      targets = { ...targets, postgres: new Map([...targets.postgres, [DEMO_CONNECTION, database.connection]]) };
     }
 
     let storeEndpoint = config.store.endpoint;
@@ -144,55 +122,28 @@ export async function up(loaded: LoadedConfig, options: UpOptions): Promise<Runn
     const api = await startLocalApi(config.controlPlane.listen);
     apiUrl = api.url;
     closers.api.push(() => api.close());
-    const { host, port, tls } = config.proxy.postgres;
-    const proxy = await startPostgresProxy({
-      host,
-      port,
-      controlPlane: new ControlPlaneClient({ url: api.url, proxyKey }),
+    const fleet = await startProxyFleet({
+      config,
+      configDir,
       targets,
-      ...(certificate ? { tls: { context: createSecureContext({ cert: certificate.cert, key: certificate.key, minVersion: 'TLSv1.2' }), require: tls.require } } : {}),
+      controlPlane: new ControlPlaneClient({ url: api.url, auth: sharedKey(proxyKey) }),
+      paths: { tls: paths.tls, sshHostKey: paths.sshHostKey, recordings: paths.recordings },
     });
-    closers.proxy.push(() => proxy.close());
-    let ssh: RunningWarden['ssh'];
-    if (sshTargets.size > 0) {
-      const hostKey = await loadOrCreateHostKey(paths.sshHostKey);
-      const gateway = await startSshGateway({
-        ...config.proxy.ssh,
-        hostKey: hostKey.privateKey,
-        controlPlane: new ControlPlaneClient({ url: api.url, proxyKey }),
-        targets: sshTargets,
-        recordingsDir: paths.recordings,
-      });
-      closers.proxy.push(() => gateway.close());
-      ssh = { host: gateway.host, port: gateway.port, hostKey: hostKey.publicKey };
-    }
-
-    let kubernetes: RunningWarden['kubernetes'];
-    if (kubernetesTargets.size > 0) {
-      // The API gateway always speaks TLS: kubectl sends its bearer token on every request.
-      const tls = certificate ?? (await loadOrCreateSelfSigned(paths.tls, [...new Set(['localhost', '127.0.0.1', '::1', config.proxy.kubernetes.host])]));
-      const gateway = await startKubernetesGateway({
-        ...config.proxy.kubernetes,
-        tls,
-        controlPlane: new ControlPlaneClient({ url: api.url, proxyKey }),
-        targets: kubernetesTargets,
-      });
-      closers.proxy.push(() => gateway.close());
-      kubernetes = { host: gateway.host, port: gateway.port, certFile: tls.certFile };
-    }
-
-    const postgres = { host: proxy.host, port: proxy.port };
+    closers.proxy.push(() => fleet.close());
+    const postgres = { host: fleet.postgres.host, port: fleet.postgres.port };
+    const ssh = fleet.ssh && { host: fleet.ssh.host, port: fleet.ssh.port, hostKey: fleet.ssh.hostKey };
+    const kubernetes = fleet.kubernetes && { host: fleet.kubernetes.host, port: fleet.kubernetes.port, certFile: fleet.kubernetes.certFile };
     await writeRunningState(loaded.stateDir, { pid: process.pid, controlPlaneUrl: api.url, ...(config.store.endpoint ? {} : { storeEndpoint }), postgres, ...(ssh ? { ssh } : {}), ...(kubernetes ? { kubernetes } : {}) });
     return {
       controlPlaneUrl: api.url,
       postgres,
       ...(ssh ? { ssh } : {}),
       ...(kubernetes ? { kubernetes } : {}),
-      connections: [...targets.keys(), ...sshTargets.keys(), ...kubernetesTargets.keys()],
-      postgresConnections: [...targets.keys()],
+      connections: [...targets.postgres.keys(), ...targets.ssh.keys(), ...targets.kubernetes.keys()],
+      postgresConnections: [...targets.postgres.keys()],
       logPublicKey: paths.logVerifierKey,
       evidenceDir: paths.evidence,
-      ...(certificate ? { certificateFile: certificate.certFile } : {}),
+      ...(fleet.certificateFile ? { certificateFile: fleet.certificateFile } : {}),
       stop,
     };
   } catch (error) {
@@ -214,17 +165,6 @@ function startEvidenceExports(runtime: Runtime, progress: (line: string) => void
   });
 }
 
-async function proxyCertificate(config: WardenConfig, configDir: string, tlsDir: string): Promise<CertificatePair | undefined> {
-  const { tls, host } = config.proxy.postgres;
-  if (tls.mode === 'off') return undefined;
-  if (tls.mode === 'files') {
-    const cert = await readConfigFile(resolve(configDir, tls.certFile!), 'proxy.postgres.tls.certFile');
-    const key = await readConfigFile(resolve(configDir, tls.keyFile!), 'proxy.postgres.tls.keyFile');
-    return { cert, key, certFile: resolve(configDir, tls.certFile!) };
-  }
-  return loadOrCreateSelfSigned(tlsDir, [...new Set(['localhost', '127.0.0.1', '::1', host])]);
-}
-
 async function loadPolicy(config: WardenConfig, configDir: string): Promise<PolicyEngine> {
   const file = config.policy.file === undefined ? undefined : resolve(configDir, config.policy.file);
   try {
@@ -233,14 +173,6 @@ async function loadPolicy(config: WardenConfig, configDir: string): Promise<Poli
     if (error instanceof PolicyError) throw new ConfigError(`policy.file ${file ?? '(default set)'}: ${error.message}`);
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new ConfigError(`policy.file: cannot read ${file}; fix the path`);
     throw error;
-  }
-}
-
-async function readConfigFile(path: string, field: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (error) {
-    throw new ConfigError(`${field}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'}); fix the path`);
   }
 }
 
@@ -263,30 +195,4 @@ async function recordConfigSnapshot(runtime: Runtime): Promise<void> {
       data: { config: snapshot, policy: { version: runtime.policy.version, sha256: sha256Hex(runtime.policy.text), ids: runtime.policy.policyIds, text: runtime.policy.text } },
     },
   ]);
-}
-
-/** The key the gateway logs in to an SSH host with: from a file, or from an environment variable. */
-async function sshPrivateKey(name: string, connection: SshConnection, configDir: string): Promise<string> {
-  if (connection.privateKeyFile) return readConfigFile(resolve(configDir, connection.privateKeyFile), `connections.${name}.privateKeyFile`);
-  const value = process.env[connection.privateKeyEnv!];
-  if (!value) throw new ConfigError(`connections.${name}.privateKeyEnv: the environment variable ${connection.privateKeyEnv} is not set; export the private key in it`);
-  return value;
-}
-
-/** The API server and the credential the gateway calls it with, read once on start. */
-async function kubernetesTarget(name: string, connection: KubernetesConnection, configDir: string): Promise<KubernetesTarget> {
-  const file = (path: string, field: string) => readConfigFile(resolve(configDir, path), `connections.${name}.${field}`);
-  let token: string | undefined;
-  if (connection.tokenEnv) {
-    token = process.env[connection.tokenEnv];
-    if (!token) throw new ConfigError(`connections.${name}.tokenEnv: the environment variable ${connection.tokenEnv} is not set; export the service account's token in it`);
-  } else if (connection.tokenFile) {
-    token = (await file(connection.tokenFile, 'tokenFile')).trim();
-  }
-  return {
-    server: connection.server,
-    ...(connection.caFile ? { ca: await file(connection.caFile, 'caFile') } : {}),
-    ...(token ? { token } : {}),
-    ...(connection.clientCertFile ? { cert: await file(connection.clientCertFile, 'clientCertFile'), key: await file(connection.clientKeyFile!, 'clientKeyFile') } : {}),
-  };
 }

@@ -1,15 +1,12 @@
 /** POST /v1/approvals/{id}/approve and /v1/approvals/{id}/deny — an approver decides, with a reason. */
-import middy from '@middy/core';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { approvalDecisionRequestSchema } from '../core/contract.js';
 import { WardenError } from '../core/errors.js';
 import { summarize } from './lib/approvals.js';
 import { callerOf } from './lib/callers.js';
-import { apiErrors, json, parseJsonBody } from './lib/http.js';
+import { apiHandler, json, parseJsonBody } from './lib/http.js';
 import { getRuntime } from './lib/runtime.js';
 
-export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
-  .use(apiErrors())
+export const handler = apiHandler({ audience: 'public' })
   .handler(async (event) => {
     const runtime = getRuntime();
     const decision = event.pathParameters?.decision;

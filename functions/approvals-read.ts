@@ -3,18 +3,15 @@
  * GET /v1/approvals/{id} — one request, for the requester or an approver.
  * The command text is the masked text recorded in the ledger, never the raw statement.
  */
-import middy from '@middy/core';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { WardenError } from '../core/errors.js';
 import type { IdentityChain } from '../core/ledger/entry.js';
 import type { ApprovalRecord } from './lib/approval-store.js';
 import { summarize } from './lib/approvals.js';
 import { callerOf } from './lib/callers.js';
-import { apiErrors, json } from './lib/http.js';
+import { apiHandler, json } from './lib/http.js';
 import { getRuntime } from './lib/runtime.js';
 
-export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
-  .use(apiErrors())
+export const handler = apiHandler({ audience: 'public' })
   .handler(async (event) => {
     const runtime = getRuntime();
     const caller = await callerOf(event, runtime);

@@ -4,13 +4,11 @@
  * no forwarding). A command is allowed only if every statement in it is allowed, because
  * the proxy forwards a protocol message whole or not at all.
  */
-import middy from '@middy/core';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { authorizeRequestSchema, type AuthorizeCommand, type AuthorizeResponse, type CommandDecision } from '../core/contract.js';
 import { canonicalJson } from '../core/canonical-json.js';
 import { WardenError } from '../core/errors.js';
 import type { EntryDraft } from '../core/ledger/entry.js';
-import { apiErrors, json, parseJsonBody, requireProxyKey } from './lib/http.js';
+import { apiHandler, json, parseJsonBody } from './lib/http.js';
 import { getRuntime, keyedDigest, type Runtime } from './lib/runtime.js';
 import type { ApprovalRecord } from './lib/approval-store.js';
 import { summarize } from './lib/approvals.js';
@@ -21,9 +19,7 @@ import { planSql } from './lib/sql-plan.js';
 import { planSsh } from './lib/ssh-plan.js';
 import { planKubernetes } from './lib/kubernetes-plan.js';
 
-export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
-  .use(apiErrors())
-  .use(requireProxyKey())
+export const handler = apiHandler({ audience: 'proxy' })
   .handler(async (event) => {
     const runtime = getRuntime();
     const { commands } = parseJsonBody(event, authorizeRequestSchema);

@@ -1,14 +1,11 @@
 /** GET /v1/grants — the caller's grants; GET /v1/grants/{id} — one of them. */
-import middy from '@middy/core';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { WardenError } from '../core/errors.js';
 import { callerOf } from './lib/callers.js';
 import { grantView } from './lib/grant-view.js';
-import { apiErrors, json } from './lib/http.js';
+import { apiHandler, json } from './lib/http.js';
 import { getRuntime } from './lib/runtime.js';
 
-export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
-  .use(apiErrors())
+export const handler = apiHandler({ audience: 'public' })
   .handler(async (event) => {
     const runtime = getRuntime();
     const caller = await callerOf(event, runtime);

@@ -1,14 +1,11 @@
 /** POST /v1/grants/{id}/revoke — the holder gives a grant up, or an approver takes it away; its sessions end. */
-import middy from '@middy/core';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { grantRevokeSchema } from '../core/contract.js';
 import { callerOf } from './lib/callers.js';
 import { grantView } from './lib/grant-view.js';
-import { apiErrors, json, parseJsonBody } from './lib/http.js';
+import { apiHandler, json, parseJsonBody } from './lib/http.js';
 import { getRuntime } from './lib/runtime.js';
 
-export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
-  .use(apiErrors())
+export const handler = apiHandler({ audience: 'public' })
   .handler(async (event) => {
     const runtime = getRuntime();
     const caller = await callerOf(event, runtime);

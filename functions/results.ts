@@ -2,17 +2,13 @@
  * POST /v1/results — the proxy reports what each authorized command did: rows sent, the
  * server's error if any, and masking counts per rule. Each becomes a command.result entry.
  */
-import middy from '@middy/core';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { canonicalJson } from '../core/canonical-json.js';
 import { resultsRequestSchema } from '../core/contract.js';
 import type { EntryDraft } from '../core/ledger/entry.js';
-import { apiErrors, json, parseJsonBody, requireProxyKey } from './lib/http.js';
+import { apiHandler, json, parseJsonBody } from './lib/http.js';
 import { getRuntime, keyedDigest } from './lib/runtime.js';
 
-export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
-  .use(apiErrors())
-  .use(requireProxyKey())
+export const handler = apiHandler({ audience: 'proxy' })
   .handler(async (event) => {
     const runtime = getRuntime();
     const { results } = parseJsonBody(event, resultsRequestSchema);

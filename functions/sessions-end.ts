@@ -1,14 +1,10 @@
 /** POST /v1/sessions/{id}/end — the proxy closes a session; the chain ends with session.end. */
-import middy from '@middy/core';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { sessionEndRequestSchema } from '../core/contract.js';
 import { WardenError } from '../core/errors.js';
-import { apiErrors, json, parseJsonBody, requireProxyKey } from './lib/http.js';
+import { apiHandler, json, parseJsonBody } from './lib/http.js';
 import { getRuntime, keyedDigest } from './lib/runtime.js';
 
-export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
-  .use(apiErrors())
-  .use(requireProxyKey())
+export const handler = apiHandler({ audience: 'proxy' })
   .handler(async (event) => {
     const runtime = getRuntime();
     const { sessions, ledger, now } = runtime;

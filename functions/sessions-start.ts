@@ -1,19 +1,15 @@
 /** POST /v1/sessions — a proxy presents a client's Warden token and opens a recorded session. */
 import { randomUUID } from 'node:crypto';
-import middy from '@middy/core';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { sessionStartRequestSchema, type SessionStartResponse } from '../core/contract.js';
 import { WardenError } from '../core/errors.js';
 import { contentDetectors } from '../core/masking/detectors.js';
 import { maskText } from '../core/masking/mask-text.js';
 import type { IdentityChain } from '../core/ledger/entry.js';
-import { apiErrors, json, parseJsonBody, requireProxyKey } from './lib/http.js';
+import { apiHandler, json, parseJsonBody } from './lib/http.js';
 import { getRuntime, keyedDigest } from './lib/runtime.js';
 import { identityOf } from './lib/tokens.js';
 
-export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
-  .use(apiErrors())
-  .use(requireProxyKey())
+export const handler = apiHandler({ audience: 'proxy' })
   .handler(async (event) => {
     const runtime = getRuntime();
     const { config, sessions, ledger, tokens, now } = runtime;

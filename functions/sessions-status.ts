@@ -3,16 +3,12 @@
  * whole chain), past their token's expiry, or started with a grant that has ended. The proxy polls it, so a revocation ends
  * running sessions within the poll interval plus the revocation cache (a few seconds).
  */
-import middy from '@middy/core';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { sessionStatusRequestSchema, type SessionStatusResponse } from '../core/contract.js';
-import { apiErrors, json, parseJsonBody, requireProxyKey } from './lib/http.js';
+import { apiHandler, json, parseJsonBody } from './lib/http.js';
 import { Revocations } from './lib/revocations.js';
 import { getRuntime } from './lib/runtime.js';
 
-export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
-  .use(apiErrors())
-  .use(requireProxyKey())
+export const handler = apiHandler({ audience: 'proxy' })
   .handler(async (event) => {
     const { sessions, revocations, grants, now } = getRuntime();
     const { sessionIds } = parseJsonBody(event, sessionStatusRequestSchema);

@@ -4,15 +4,12 @@
  * a replayed signature is refused. Slack ignores the body of this answer, so what the
  * reviewer should read (the outcome, or why the click did nothing) goes to the response URL.
  */
-import middy from '@middy/core';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { WardenError } from '../core/errors.js';
-import { apiErrors, json, rawBody } from './lib/http.js';
+import { apiHandler, json, rawBody } from './lib/http.js';
 import { getRuntime } from './lib/runtime.js';
 import { parseInteraction, postToSlack, reasonRequiredMessage, verifySlackSignature } from './lib/slack.js';
 
-export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
-  .use(apiErrors())
+export const handler = apiHandler({ audience: 'public' })
   .handler(async (event) => {
     const runtime = getRuntime();
     const { slack } = runtime;

@@ -2,12 +2,11 @@
  * POST /v1/token — OAuth 2.0 Token Exchange (RFC 8693). An identity token from a trusted
  * issuer becomes a short-lived Warden token. Errors follow RFC 6749 §5.2.
  */
-import middy from '@middy/core';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { z } from 'zod';
 import { decodeJwt } from 'jose';
 import { WardenError, type WardenErrorCode } from '../core/errors.js';
-import { apiErrors, json, rawBody, type ErrorFormat } from './lib/http.js';
+import { apiHandler, json, rawBody, type ErrorFormat } from './lib/http.js';
 import { getRuntime, type Runtime } from './lib/runtime.js';
 import type { IssueRequest } from './lib/tokens.js';
 import { DEV_ISSUER } from './lib/dev-issuer.js';
@@ -71,8 +70,7 @@ const oauthErrors: ErrorFormat = {
   status: (error) => (error.code === 'CONTROL_PLANE_UNAVAILABLE' || error.code === 'STORE_UNAVAILABLE' ? 503 : 400),
 };
 
-export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
-  .use(apiErrors(oauthErrors))
+export const handler = apiHandler({ audience: 'public', errors: oauthErrors })
   .handler(async (event) => {
     const runtime = getRuntime();
     const request = readExchange(event);

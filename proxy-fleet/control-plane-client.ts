@@ -18,11 +18,13 @@ import {
   type SessionStartResponse,
   type SessionStatusResponse,
 } from '../core/contract.js';
+import type { ControlPlaneAuth } from './control-plane-auth.js';
 import { ControlPlaneRefusal } from './errors.js';
 
 export interface ControlPlaneClientOptions {
   readonly url: string;
-  readonly proxyKey: string;
+  /** How each request proves it comes from the proxy fleet (control-plane-auth.ts). */
+  readonly auth: ControlPlaneAuth;
   readonly timeoutMs?: number;
   /** Upper bound on commands in one /v1/authorize request (the contract allows 1000). */
   readonly maxBatch?: number;
@@ -65,6 +67,7 @@ const REPORT_ATTEMPTS = 3;
 export class ControlPlaneClient {
   private readonly decisions: TickBatcher<AuthorizeCommand, CommandDecision>;
   private readonly results: TickBatcher<CommandResult, void>;
+  private readonly inFlight = new Set<Promise<unknown>>();
 
   constructor(private readonly options: ControlPlaneClientOptions) {
     const maxBatch = options.maxBatch ?? 500;
@@ -91,12 +94,24 @@ export class ControlPlaneClient {
   }
 
   authorize(command: AuthorizeCommand): Promise<CommandDecision> {
-    return this.decisions.submit(command);
+    return this.track(this.decisions.submit(command));
   }
 
   /** Records what a command did. The result is already visible, so failure is retried, then reported, never blocking. */
   report(result: CommandResult): Promise<void> {
-    return this.results.submit(result);
+    return this.track(this.results.submit(result));
+  }
+
+  /** Resolves once every request asked for so far, and every retry of it, has been answered or has failed: for a clean shutdown. */
+  async settle(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  private track<T>(promise: Promise<T>): Promise<T> {
+    this.inFlight.add(promise);
+    const forget = () => this.inFlight.delete(promise);
+    promise.then(forget, forget);
+    return promise;
   }
 
   private async decide(commands: AuthorizeCommand[]): Promise<CommandDecision[]> {
@@ -122,13 +137,18 @@ export class ControlPlaneClient {
     }
   }
 
-  private async post<S extends z.ZodType>(path: string, body: unknown, schema: S | undefined): Promise<z.infer<S>> {
+  private post<S extends z.ZodType>(path: string, body: unknown, schema: S | undefined): Promise<z.infer<S>> {
+    return this.track(this.send(path, body, schema));
+  }
+
+  private async send<S extends z.ZodType>(path: string, body: unknown, schema: S | undefined): Promise<z.infer<S>> {
     let response: Response;
     try {
-      response = await fetch(`${this.options.url}${path}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${this.options.proxyKey}` },
-        body: JSON.stringify(body),
+      const request = { method: 'POST', url: new URL(`${this.options.url}${path}`), headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } as const;
+      response = await fetch(request.url, {
+        method: request.method,
+        headers: await this.options.auth(request),
+        body: request.body,
         signal: AbortSignal.timeout(this.options.timeoutMs ?? 10_000),
       });
     } catch (error) {
@@ -137,10 +157,14 @@ export class ControlPlaneClient {
     const payload: unknown = await response.json().catch(() => undefined);
     if (!response.ok) {
       const parsed = apiErrorSchema.safeParse(payload);
-      const code = parsed.success ? parsed.data.error : 'CONTROL_PLANE_UNAVAILABLE';
-      const message = parsed.success ? parsed.data.message : `the control plane answered HTTP ${response.status}`;
-      const kind = response.status >= 500 || code === 'UNAUTHENTICATED_PROXY' ? 'unavailable' : 'refused';
-      throw new ControlPlaneRefusal(kind, code, message);
+      if (!parsed.success) {
+        // Not the control plane's answer but the gateway's in front of it (API Gateway's IAM
+        // authorizer answers 403 {"message": "Forbidden"}): the proxy cannot reach a decision.
+        const said = (payload as { message?: unknown } | undefined)?.message;
+        throw new ControlPlaneRefusal('unavailable', 'CONTROL_PLANE_UNAVAILABLE', `the control plane answered HTTP ${response.status}${typeof said === 'string' ? ` (${said})` : ''}`);
+      }
+      const { error: code, message } = parsed.data;
+      throw new ControlPlaneRefusal(response.status >= 500 || code === 'UNAUTHENTICATED_PROXY' ? 'unavailable' : 'refused', code, message);
     }
     if (!schema) return undefined as z.infer<S>;
     const parsed = schema.safeParse(payload);

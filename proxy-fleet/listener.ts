@@ -17,13 +17,27 @@ export interface ListenerOptions {
 export interface Listener {
   readonly host: string;
   readonly port: number;
+  /** Stops taking connections; resolves once every open one has ended by itself. */
+  drain(): Promise<void>;
+  /** Ends every open session now, telling its client why (SHUTDOWN_REASON), and stops listening. */
   close(): Promise<void>;
 }
 
-/** Starts `server` listening where the options say, and resolves with where it listens (port 0 picks one). */
-export async function listenOn(server: EventEmitter & { listen(port: number, host: string): unknown; address(): unknown }, options: ListenerOptions): Promise<{ host: string; port: number }> {
+/** What a client, and the session's `session.end` entry, are told when the gateway stops. */
+export const SHUTDOWN_REASON = 'the gateway is shutting down';
+
+type Server = EventEmitter & { listen(port: number, host: string): unknown; address(): unknown; close(callback: () => void): unknown };
+
+/**
+ * Starts `server` listening where the options say, and resolves with where it listens (port 0
+ * picks one). `stopListening` closes it once, however often it is called, and resolves when
+ * its last connection has ended.
+ */
+export async function listenOn(server: Server, options: ListenerOptions): Promise<{ host: string; port: number; stopListening: () => Promise<void> }> {
   server.listen(options.port, options.host);
   await once(server, 'listening');
   const { address, port } = server.address() as AddressInfo;
-  return { host: address, port };
+  let stopped: Promise<void> | undefined;
+  const stopListening = () => (stopped ??= new Promise<void>((resolve) => server.close(() => resolve())));
+  return { host: address, port, stopListening };
 }

@@ -39,4 +39,8 @@ export class LiveSessions<S extends EndableSession> {
   stop(): void {
     clearInterval(this.poll);
   }
+
+  terminateAll(reason: string): void {
+    for (const session of [...this.sessions]) session.terminate(reason);
+  }
 }

@@ -1,12 +1,16 @@
 /**
- * The HTTP edge of the control plane: request parsing with zod, and the translation of
- * WardenError codes into status codes. Handlers throw; only this module writes errors.
+ * The HTTP edge of the control plane: request parsing with zod, the translation of
+ * WardenError codes into status codes, and who may call the proxy routes. Handlers throw;
+ * only this module writes errors.
  */
 import { timingSafeEqual } from 'node:crypto';
-import type { MiddlewareObj } from '@middy/core';
+import type { MiddlewareObj, MiddyfiedHandler } from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { z } from 'zod';
 import { WardenError, type WardenErrorCode } from '../../core/errors.js';
+import type { Route } from '../routes.js';
+import { isSessionOf, parseRoleArn } from './iam-arn.js';
+import { controlPlaneHandler, logger } from './observability.js';
 import { getRuntime } from './runtime.js';
 
 type Middleware = MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>;
@@ -68,8 +72,20 @@ const apiErrorFormat: ErrorFormat = {
   status: (error) => statusByCode[error.code],
 };
 
+export interface ApiHandlerOptions {
+  readonly audience: Route['audience'];
+  /** How errors are written; default `{ error: CODE, message }` with the code's status. */
+  readonly errors?: ErrorFormat;
+}
+
+/** Every HTTP API handler starts here: logs and metrics, errors as statuses, and the proxy fleet only on proxy routes. */
+export function apiHandler({ audience, errors = apiErrorFormat }: ApiHandlerOptions): MiddyfiedHandler<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2> {
+  const handler = controlPlaneHandler<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>((event) => event.routeKey).use(apiErrors(errors));
+  return audience === 'proxy' ? handler.use(requireProxyFleet()) : handler;
+}
+
 /** Turns a thrown WardenError into its status and body; anything else is a 500 that names no internals. */
-export function apiErrors(format: ErrorFormat = apiErrorFormat): Middleware {
+function apiErrors(format: ErrorFormat): Middleware {
   return {
     onError: async (request) => {
       const error = request.error;
@@ -77,23 +93,42 @@ export function apiErrors(format: ErrorFormat = apiErrorFormat): Middleware {
         request.response = json(format.status(error), format.body(error));
         return;
       }
-      console.error(JSON.stringify({ level: 'ERROR', message: 'unhandled control-plane error', error: String(error) }));
+      logger.error('unhandled control-plane error', { error });
       const internal = new WardenError('CONTROL_PLANE_UNAVAILABLE', 'internal error in the control plane');
       request.response = json(500, format.body(internal));
     },
   };
 }
 
-/** Proxy routes accept only the proxy fleet: locally a shared key, in AWS IAM authorization. */
-export function requireProxyKey(): Middleware {
+/**
+ * Proxy routes accept only the proxy fleet. In AWS, WARDEN_PROXY_ROLE_ARN names the proxy
+ * task role: the HTTP API's IAM authorizer has checked the caller's SigV4 signature, and the
+ * caller must be a session of that role. Locally (no role configured) the proxy presents the
+ * key `warden up` shares with it. Each mode accepts only its own proof.
+ */
+function requireProxyFleet(): Middleware {
   return {
-    before: async (request) => {
-      const header = request.event.headers.authorization ?? '';
-      const presented = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
-      const expected = Buffer.from(getRuntime().proxyKey);
-      if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) {
+    before: async ({ event }) => {
+      const role = process.env.WARDEN_PROXY_ROLE_ARN;
+      if (!(role === undefined ? presentsProxyKey(event) : isProxyRoleSession(event, role))) {
         throw new WardenError('UNAUTHENTICATED_PROXY', 'this route is for the Warden proxy fleet only');
       }
     },
   };
+}
+
+function presentsProxyKey(event: APIGatewayProxyEventV2): boolean {
+  const header = event.headers.authorization ?? '';
+  const presented = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
+  const expected = Buffer.from(getRuntime().proxyKey);
+  return presented.length === expected.length && timingSafeEqual(presented, expected);
+}
+
+function isProxyRoleSession(event: APIGatewayProxyEventV2, roleArn: string): boolean {
+  const role = parseRoleArn(roleArn);
+  // A deployment fault, not the caller's: a 500 in the log, and nobody gets in.
+  if (!role) throw new Error(`WARDEN_PROXY_ROLE_ARN is not an IAM role ARN (arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME): ${JSON.stringify(roleArn)}`);
+  const { authorizer } = event.requestContext as { authorizer?: { iam?: { userArn?: unknown } } };
+  const caller = authorizer?.iam?.userArn;
+  return typeof caller === 'string' && isSessionOf(caller, role);
 }

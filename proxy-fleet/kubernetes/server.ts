@@ -54,14 +54,15 @@ export async function startKubernetesGateway(options: KubernetesGatewayOptions):
     log({ event: 'k8s-client-error', error: error.message });
     socket.destroy();
   });
-  const { host, port } = await listenOn(server, options);
+  const { host, port, stopListening } = await listenOn(server, options);
   return {
     host,
     port,
+    drain: stopListening,
     close: async () => {
       live.stop();
       sessions.close();
-      const closed = new Promise((resolve) => server.close(resolve));
+      const closed = stopListening();
       server.closeAllConnections();
       for (const upstream of upstreams.values()) upstream.close();
       await closed;

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import type { SessionStartRequest, SessionStartResponse } from '../../core/contract.js';
 import { detectorById, type Detector } from '../../core/masking/detectors.js';
 import type { ControlPlaneClient } from '../control-plane-client.js';
+import { SHUTDOWN_REASON } from '../listener.js';
 import type { EndableSession } from '../live-sessions.js';
 
 const IDLE_END_MS = 10 * 60_000;
@@ -100,7 +101,7 @@ export class KubernetesSessions {
 
   close(): void {
     clearInterval(this.sweep);
-    for (const pending of this.byKey.values()) void pending.then((session) => session.terminate('the gateway is shutting down'), () => undefined);
+    for (const pending of this.byKey.values()) void pending.then((session) => session.terminate(SHUTDOWN_REASON), () => undefined);
   }
 
   private async endStale(): Promise<void> {

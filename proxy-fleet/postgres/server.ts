@@ -1,7 +1,7 @@
 /** The PostgreSQL listener of the proxy fleet: one ClientSession per accepted connection. */
-import { createServer, type Socket } from 'node:net';
+import { createServer } from 'node:net';
 import { ApprovalWaiter } from '../approval-waiter.js';
-import { listenOn, type Listener, type ListenerOptions } from '../listener.js';
+import { listenOn, SHUTDOWN_REASON, type Listener, type ListenerOptions } from '../listener.js';
 import { LiveSessions } from '../live-sessions.js';
 import { CancelRegistry } from './cancel-registry.js';
 import { Catalog } from './catalog.js';
@@ -24,28 +24,26 @@ export async function startPostgresProxy(options: PostgresProxyOptions): Promise
     }
     return catalog;
   };
-  const sockets = new Set<Socket>();
   const log = options.log ?? ((event) => console.error(JSON.stringify({ component: 'postgres-proxy', ...event })));
   const approvals = new ApprovalWaiter((ids) => options.controlPlane.approvalStatuses(ids), options.approvalPollMs ?? 1000, log);
   // Revoked or expired sessions end within one poll (plus the control plane's revocation cache).
   const live = new LiveSessions<ClientSession>(options.controlPlane, options.statusPollMs ?? 2000, log);
   const server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
     const session = new ClientSession({ socket, controlPlane: options.controlPlane, approvals, targets: options.targets, cancels, catalogFor, log, ...(options.tls ? { tls: options.tls } : {}) });
     live.add(session);
     socket.on('close', () => live.delete(session));
   });
-  const { host, port } = await listenOn(server, options);
+  const { host, port, stopListening } = await listenOn(server, options);
   return {
     host,
     port,
-    close: () =>
-      new Promise((resolve) => {
-        live.stop();
-        for (const socket of sockets) socket.destroy();
-        for (const catalog of catalogs.values()) catalog.close();
-        server.close(() => resolve());
-      }),
+    drain: stopListening,
+    close: async () => {
+      live.stop();
+      // Each client gets a FATAL admin_shutdown naming the reason; its socket is gone within a second.
+      live.terminateAll(SHUTDOWN_REASON);
+      for (const catalog of catalogs.values()) catalog.close();
+      await stopListening();
+    },
   };
 }

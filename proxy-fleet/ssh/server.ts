@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import ssh2 from 'ssh2';
 import { ApprovalWaiter } from '../approval-waiter.js';
 import { LiveSessions } from '../live-sessions.js';
-import { listenOn, type Listener, type ListenerOptions } from '../listener.js';
+import { listenOn, SHUTDOWN_REASON, type Listener, type ListenerOptions } from '../listener.js';
 import { GatewayConnection } from './gateway-connection.js';
 import type { SshTarget } from './upstream.js';
 
@@ -21,25 +21,20 @@ export async function startSshGateway(options: SshGatewayOptions): Promise<Liste
   const approvals = new ApprovalWaiter((ids) => options.controlPlane.approvalStatuses(ids), options.approvalPollMs ?? 1000, log);
   // Revoked or expired sessions, and sessions whose grant ended, end within one poll.
   const live = new LiveSessions<GatewayConnection>(options.controlPlane, options.statusPollMs ?? 2000, log);
-  const clients = new Set<ssh2.Connection>();
   const server = new ssh2.Server({ hostKeys: [options.hostKey], ident: 'Warden' }, (client, info) => {
     const connection = new GatewayConnection(client, info, { controlPlane: options.controlPlane, approvals, targets: options.targets, recordingsDir: options.recordingsDir, log });
     live.add(connection);
-    clients.add(client);
-    client.on('close', () => {
-      live.delete(connection);
-      clients.delete(client);
-    });
+    client.on('close', () => live.delete(connection));
   });
-  const { host, port } = await listenOn(server, options);
+  const { host, port, stopListening } = await listenOn(server, options);
   return {
     host,
     port,
-    close: () =>
-      new Promise((resolve) => {
-        live.stop();
-        for (const client of clients) client.end();
-        server.close(() => resolve());
-      }),
+    drain: stopListening,
+    close: async () => {
+      live.stop();
+      live.terminateAll(SHUTDOWN_REASON);
+      await stopListening();
+    },
   };
 }

@@ -1,0 +1,156 @@
+/**
+ * The proxy's control-plane client: its SigV4 signing, checked by a local HTTP server that
+ * verifies the signature as the HTTP API's IAM authorizer does (the same SignatureV4 library,
+ * the same static credentials, the payload hash recomputed from the body received); its shared
+ * key; and settle(), which a stopping proxy waits on.
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { Sha256 } from '@smithy/core/checksum';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { sharedKey, sigV4 } from '../../proxy-fleet/control-plane-auth.js';
+import { ControlPlaneClient } from '../../proxy-fleet/control-plane-client.js';
+import { ControlPlaneRefusal } from '../../proxy-fleet/errors.js';
+
+const REGION = 'eu-west-1';
+const CREDENTIALS = { accessKeyId: 'ASIAWARDENTESTKEY01', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYWARDENTEST', sessionToken: 'IQoJb3JpZ2luX2VjEXAMPLE-session-token' };
+const AUTHORIZATION = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=[0-9a-f]{64}$/;
+
+/** Verifies a request's SigV4 signature the way API Gateway does: recompute it from what arrived. */
+async function verifySigV4(request: IncomingMessage, body: Buffer): Promise<boolean> {
+  const authorization = request.headers.authorization ?? '';
+  const match = AUTHORIZATION.exec(authorization);
+  if (!match) return false;
+  const [, accessKeyId, , region, service, signedHeaders] = match;
+  if (accessKeyId !== CREDENTIALS.accessKeyId || region !== REGION || service !== 'execute-api') return false;
+  const headers: Record<string, string> = {};
+  for (const name of signedHeaders!.split(';')) headers[name] = String(request.headers[name] ?? '');
+  // Never trust the client's claim about the body: hash what was received.
+  if ('x-amz-content-sha256' in headers) headers['x-amz-content-sha256'] = createHash('sha256').update(body).digest('hex');
+  const date = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(headers['x-amz-date'] ?? '');
+  if (!date) return false;
+  const url = new URL(request.url ?? '/', `http://${request.headers.host}`);
+  const verifier = new SignatureV4({ service, region, credentials: CREDENTIALS, sha256: Sha256 });
+  const expected = await verifier.sign(
+    { method: request.method ?? '', protocol: 'http:', hostname: url.hostname, port: Number(url.port), path: url.pathname, query: Object.fromEntries(url.searchParams), headers, body: body.toString('utf8') },
+    { signingDate: new Date(`${date[1]}-${date[2]}-${date[3]}T${date[4]}:${date[5]}:${date[6]}Z`) },
+  );
+  return expected.headers.authorization === authorization;
+}
+
+async function readBody(request: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of request as AsyncIterable<Buffer>) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+async function listen(server: Server): Promise<string> {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+describe('ControlPlaneClient', () => {
+  describe('SigV4 (AWS: the HTTP API authorizes proxy routes with IAM)', () => {
+    let server: Server;
+    let url: string;
+    const seen: IncomingMessage[] = [];
+
+    before(async () => {
+      // The proxy routes behind an IAM authorizer: 403 {"message":"Forbidden"} unless the signature verifies.
+      server = createServer((request, response) => {
+        readBody(request)
+          .then(async (body) => {
+            seen.push(request);
+            const verified = await verifySigV4(request, body);
+            response.writeHead(verified ? 200 : 403, { 'content-type': 'application/json' });
+            response.end(JSON.stringify(verified ? { end: [] } : { message: 'Forbidden' }));
+          })
+          .catch(() => response.destroy());
+      });
+      url = await listen(server);
+    });
+
+    after(() => server.close());
+
+    it('signs each request with the credentials the provider gives, so the verifier accepts it', async () => {
+      let asked = 0;
+      const provider = async () => {
+        asked += 1;
+        return CREDENTIALS;
+      };
+      const client = new ControlPlaneClient({ url, auth: sigV4({ region: REGION, credentials: provider }) });
+      assert.deepEqual(await client.sessionsToEnd(['a']), []);
+      assert.deepEqual(await client.sessionsToEnd(['b']), []);
+      assert.equal(asked, 2, 'credentials are asked for per request: the provider refreshes them');
+      const last = seen.at(-1)!;
+      const [, , day, region, service, signedHeaders] = AUTHORIZATION.exec(last.headers.authorization ?? '')!;
+      assert.equal(day, String(last.headers['x-amz-date']).slice(0, 8));
+      assert.deepEqual([region, service], [REGION, 'execute-api']);
+      assert.equal(signedHeaders, 'content-type;host;x-amz-content-sha256;x-amz-date;x-amz-security-token');
+      assert.equal(last.headers['x-amz-security-token'], CREDENTIALS.sessionToken);
+    });
+
+    it('fails verification when the body is changed after signing', async () => {
+      const auth = sigV4({ region: REGION, credentials: CREDENTIALS });
+      const target = new URL(`${url}/v1/sessions/status`);
+      const signed = await auth({ method: 'POST', url: target, headers: { 'content-type': 'application/json' }, body: '{"sessionIds":["mine"]}' });
+      const send = (body: string, to = target) => fetch(to, { method: 'POST', headers: signed, body }).then((response) => response.status);
+      assert.equal(await send('{"sessionIds":["mine"]}'), 200, 'as signed');
+      assert.equal(await send('{"sessionIds":["yours"]}'), 403, 'a tampered body');
+      assert.equal(await send('{"sessionIds":["mine"]}', new URL(`${url}/v1/authorize`)), 403, 'another route');
+    });
+
+    it('is refused, and fails closed as unavailable, with the wrong secret', async () => {
+      const client = new ControlPlaneClient({ url, auth: sigV4({ region: REGION, credentials: { ...CREDENTIALS, secretAccessKey: 'not-the-secret' } }) });
+      await assert.rejects(client.sessionsToEnd(['a']), (error: unknown) => {
+        assert.ok(error instanceof ControlPlaneRefusal);
+        assert.equal(error.kind, 'unavailable');
+        assert.equal(error.code, 'CONTROL_PLANE_UNAVAILABLE');
+        assert.equal(error.message, 'the control plane answered HTTP 403 (Forbidden)');
+        return true;
+      });
+    });
+
+    it('fails closed when no credentials can be found', async () => {
+      const client = new ControlPlaneClient({ url, auth: sigV4({ region: REGION, credentials: async () => Promise.reject(new Error('Could not load credentials from any providers')) }) });
+      await assert.rejects(client.sessionsToEnd(['a']), /the Warden control plane is unreachable \(Could not load credentials from any providers\)/);
+    });
+  });
+
+  describe('shared key (warden up)', () => {
+    it('presents the key as a bearer credential beside the request headers', async () => {
+      const headers = await sharedKey('k3y')({ method: 'POST', url: new URL('http://127.0.0.1/v1/results'), headers: { 'content-type': 'application/json' }, body: '{}' });
+      assert.deepEqual(headers, { 'content-type': 'application/json', authorization: 'Bearer k3y' });
+    });
+  });
+
+  describe('settle()', () => {
+    it('waits for reports still being retried, so a stopping proxy loses none', async () => {
+      let attempts = 0;
+      const server = createServer((request, response) => {
+        void readBody(request).then(() => {
+          attempts += 1;
+          // The first attempt fails as a briefly unavailable store would.
+          response.writeHead(attempts === 1 ? 503 : 202, { 'content-type': 'application/json' });
+          response.end(attempts === 1 ? '{"error":"STORE_UNAVAILABLE","message":"try again"}' : '{"recorded":["b1.0"],"unknownSessions":[]}');
+        });
+      });
+      const url = await listen(server);
+      try {
+        const client = new ControlPlaneClient({ url, auth: sharedKey('k') });
+        let reported = false;
+        void client.report({ sessionId: randomUUID(), commandId: 1, rows: 1, masked: {} }).then(() => (reported = true));
+        await client.settle();
+        assert.equal(attempts, 2);
+        assert.equal(reported, true);
+      } finally {
+        server.close();
+      }
+    });
+  });
+});

@@ -1,0 +1,83 @@
+/** The proxy fleet process's settings: the environment over an optional warden.yaml, and refusals that name the variable. */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ConfigError } from '../../proxy-fleet/config-source.js';
+import { readFleetSettings } from '../../proxy-fleet/fleet-settings.js';
+
+const URL_ONLY = { WARDEN_CONTROL_PLANE_URL: 'https://abc123.execute-api.eu-west-1.amazonaws.com/', WARDEN_PROXY_KEY: 'k' };
+
+describe('readFleetSettings', () => {
+  let dir: string;
+  let file: string;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'warden-fleet-settings-'));
+    file = join(dir, 'warden.yaml');
+    await writeFile(
+      file,
+      ['stateDir: state', 'proxy:', '  postgres: { host: 127.0.0.1, port: 6432, tls: { mode: "off" } }', 'connections:', '  app: { kind: postgres, host: db.internal, database: app, user: warden, passwordEnv: APP_PASSWORD }'].join('\n'),
+    );
+  });
+
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it('reads WARDEN_CONFIG as warden up reads it, and resolves its stateDir beside it', async () => {
+    const settings = await readFleetSettings({ ...URL_ONLY, WARDEN_CONFIG: file });
+    assert.deepEqual(Object.keys(settings.config.connections), ['app']);
+    assert.deepEqual(settings.config.proxy.postgres, { host: '127.0.0.1', port: 6432, tls: { mode: 'off', require: false } });
+    assert.equal(settings.configDir, dir);
+    assert.equal(settings.stateDir, join(dir, 'state'));
+    assert.equal(settings.controlPlaneUrl, 'https://abc123.execute-api.eu-west-1.amazonaws.com', 'without the trailing slash');
+    assert.deepEqual(settings.auth, { kind: 'key', key: 'k' });
+    assert.equal(settings.drainMs, 20_000);
+  });
+
+  it('takes the listeners, state directory and drain time from the environment, over the file', async () => {
+    const settings = await readFleetSettings({
+      ...URL_ONLY,
+      WARDEN_CONFIG: file,
+      WARDEN_LISTEN_HOST: '0.0.0.0',
+      WARDEN_POSTGRES_PORT: '15432',
+      WARDEN_SSH_PORT: '2222',
+      WARDEN_KUBERNETES_PORT: '8443',
+      WARDEN_STATE_DIR: '/tmp/warden-proxy',
+      WARDEN_DRAIN_SECONDS: '100',
+    });
+    const { postgres, ssh, kubernetes } = settings.config.proxy;
+    assert.deepEqual([postgres.host, postgres.port, postgres.tls.mode], ['0.0.0.0', 15432, 'off']);
+    assert.deepEqual(ssh, { host: '0.0.0.0', port: 2222 });
+    assert.deepEqual(kubernetes, { host: '0.0.0.0', port: 8443 });
+    assert.equal(settings.stateDir, '/tmp/warden-proxy');
+    assert.equal(settings.drainMs, 100_000);
+  });
+
+  it('takes the configuration inline from WARDEN_CONFIG_YAML (JSON too), for a task with no file', async () => {
+    const settings = await readFleetSettings({ ...URL_ONLY, WARDEN_CONFIG_YAML: JSON.stringify({ connections: { web: { kind: 'ssh', host: 'web.internal', user: 'deploy', privateKeyEnv: 'WEB_KEY', hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl' } } }) });
+    assert.equal(settings.config.connections.web?.kind, 'ssh');
+  });
+
+  it('signs with IAM in the task region when WARDEN_PROXY_AUTH=iam, and needs no key then', async () => {
+    const { auth } = await readFleetSettings({ WARDEN_CONTROL_PLANE_URL: URL_ONLY.WARDEN_CONTROL_PLANE_URL, WARDEN_PROXY_AUTH: 'iam', AWS_REGION: 'eu-west-1' });
+    assert.deepEqual(auth, { kind: 'iam', region: 'eu-west-1' });
+  });
+
+  it('refuses what it cannot run with, naming the variable', async () => {
+    const cases: [env: NodeJS.ProcessEnv, message: RegExp][] = [
+      [{ WARDEN_PROXY_KEY: 'k' }, /WARDEN_CONTROL_PLANE_URL is not set/],
+      [{ ...URL_ONLY, WARDEN_CONTROL_PLANE_URL: 'ftp://x' }, /WARDEN_CONTROL_PLANE_URL must be an http\(s\) URL/],
+      [{ ...URL_ONLY, WARDEN_PROXY_KEY: '' }, /WARDEN_PROXY_KEY is not set/],
+      [{ ...URL_ONLY, WARDEN_PROXY_AUTH: 'iam' }, /WARDEN_PROXY_AUTH=iam .*set AWS_REGION/],
+      [{ ...URL_ONLY, WARDEN_PROXY_AUTH: 'sigv4' }, /WARDEN_PROXY_AUTH must be iam or key/],
+      [{ ...URL_ONLY, WARDEN_POSTGRES_PORT: '5432x' }, /WARDEN_POSTGRES_PORT must be a whole number from 0 to 65535/],
+      [{ ...URL_ONLY, WARDEN_SSH_PORT: '70000' }, /WARDEN_SSH_PORT must be a whole number from 0 to 65535/],
+      [{ ...URL_ONLY, WARDEN_DRAIN_SECONDS: '-1' }, /WARDEN_DRAIN_SECONDS must be a whole number/],
+      [{ ...URL_ONLY, WARDEN_CONFIG: join(tmpdir(), 'no-such-warden.yaml') }, /WARDEN_CONFIG: cannot read .*no-such-warden\.yaml \(ENOENT\)/],
+      [{ ...URL_ONLY, WARDEN_CONFIG: '/x', WARDEN_CONFIG_YAML: '{}' }, /not both/],
+      [{ ...URL_ONLY, WARDEN_CONFIG_YAML: 'connections: { Bad: {} }' }, /WARDEN_CONFIG_YAML is not a valid Warden configuration/],
+    ];
+    for (const [env, message] of cases) await assert.rejects(readFleetSettings(env), (error: unknown) => error instanceof ConfigError && message.test(error.message), JSON.stringify(env));
+  });
+});
