@@ -48,6 +48,8 @@ const contextParameters = z.strictObject({
   /** Who may open connections to the NLB. Unset: the proxy VPC's own range (internal NLB only). */
   clientCidrs: fromCli(z.array(cidr).min(1)).optional(),
   logLevel: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']),
+  /** A warden.yaml (relative to the repository) with the connections the proxy fleet serves, read at synth. */
+  configFile: z.string().min(1).optional(),
 });
 
 const settingsSchema = contextParameters.refine((settings) => settings.nlbScheme === 'internal' || settings.clientCidrs !== undefined, {

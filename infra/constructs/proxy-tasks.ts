@@ -37,6 +37,8 @@ export interface ProxyTasksProps {
   readonly taskRole: IRole;
   readonly logs: DataKey;
   readonly controlPlaneUrl: string;
+  /** The warden.yaml text the fleet runs with (connections, masking, listeners); its secrets stay in `secrets`. */
+  readonly configYaml?: string;
   /** Environment variable → the secret whose value it receives. */
   readonly secrets: Readonly<Record<string, ISecret>>;
 }
@@ -64,7 +66,14 @@ export class ProxyTasks extends Construct {
       logging: LogDrivers.awsLogs({ streamPrefix: 'proxy', logGroup: props.logs.logGroup(this, 'Logs') }),
       environment: {
         WARDEN_CONTROL_PLANE_URL: props.controlPlaneUrl,
+        // The task role's credentials sign every call to the proxy routes (SigV4; IAM-authorized routes).
+        WARDEN_PROXY_AUTH: 'iam',
         WARDEN_LISTEN_HOST: '0.0.0.0',
+        // The image's /app is read-only to the node user; the self-signed certificate, host key and recordings go here.
+        WARDEN_STATE_DIR: '/tmp/warden',
+        // Inside the 120 s stop timeout below: sessions get 100 s to finish, then results are reported.
+        WARDEN_DRAIN_SECONDS: '100',
+        ...(props.configYaml ? { WARDEN_CONFIG_YAML: props.configYaml } : {}),
         ...Object.fromEntries(proxyPorts.map((port) => [port.env, String(port.containerPort)])),
       },
       secrets: Object.fromEntries(Object.entries(props.secrets).map(([env, secret]) => [env, EcsSecret.fromSecretsManager(secret)])),

@@ -313,6 +313,10 @@ describe('CDK app', () => {
       const container = taskDefinition.Properties!.ContainerDefinitions[0];
       assert.deepEqual(container.Secrets.map((secret: { Name: string }) => secret.Name).sort(), ['OPS_SSH_KEY', 'ORDERS_DB_PASSWORD']);
       assert.ok(!JSON.stringify(container.Environment).match(/PASSWORD|KEY/));
+      const environment = Object.fromEntries(container.Environment.map(({ Name, Value }: { Name: string; Value: unknown }) => [Name, Value]));
+      assert.equal(environment.WARDEN_PROXY_AUTH, 'iam', 'the proxy signs its calls with the task role');
+      assert.equal(environment.WARDEN_STATE_DIR, '/tmp/warden');
+      assert.ok(Number(environment.WARDEN_DRAIN_SECONDS) < container.StopTimeout, 'sessions drain before ECS stops the task');
       assert.equal(container.User, 'node');
       assert.deepEqual(container.LinuxParameters.Capabilities, { Drop: ['ALL'] });
     });
