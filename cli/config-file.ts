@@ -1,9 +1,9 @@
-/** Finds warden.yaml, reads it (proxy-fleet/config-source.ts, shared with the proxy fleet's own process), and resolves paths and secrets. */
+/** Finds warden.yaml, reads it (core/config.ts parseConfigText, shared with the proxy fleet and Lambda), and resolves paths and secrets. */
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { WardenConfig } from '../core/config.js';
 import type { SlackSettings } from '../functions/lib/slack-notifier.js';
-import { ConfigError, parseConfigText } from '../proxy-fleet/config-source.js';
+import { ConfigError, parseConfigText } from '../core/config.js';
 
 export { ConfigError };
 

@@ -3,6 +3,7 @@
  * this module only says what a valid configuration is, so the control plane, the proxy
  * and the CLI agree on it.
  */
+import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { contentDetectors } from './masking/detectors.js';
 
@@ -277,4 +278,28 @@ export function describeConfigIssues(error: z.ZodError, source: string): string 
     return `  ${path}: ${issue.message}`;
   });
   return `${source} is not a valid Warden configuration:\n${lines.join('\n')}\nFix the fields above; warden.example.yaml documents every field.`;
+}
+
+/** The configuration, or something it points to, is wrong; the message names the field and the fix. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** `text` is YAML (or JSON); undefined means no file, so every default applies. `source` names it in errors. */
+export function parseConfigText(text: string | undefined, source: string): WardenConfig {
+  let raw: unknown = {};
+  if (text !== undefined) {
+    try {
+      raw = parseYaml(text) ?? {};
+    } catch (error) {
+      if (error instanceof YAMLParseError) {
+        const where = error.linePos?.[0] ? ` at line ${error.linePos[0].line}, column ${error.linePos[0].col}` : '';
+        throw new ConfigError(`${source} is not valid YAML${where}: ${error.message.split('\n')[0]}`);
+      }
+      throw error;
+    }
+  }
+  const parsed = wardenConfigSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(describeConfigIssues(parsed.error, text === undefined ? 'the default configuration' : source));
+  return parsed.data;
 }

@@ -17,7 +17,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { WardenConfig } from '../core/config.js';
-import { ConfigError, parseConfigText } from './config-source.js';
+import { ConfigError, parseConfigText } from '../core/config.js';
 
 export type FleetAuth = { readonly kind: 'key'; readonly key: string } | { readonly kind: 'iam'; readonly region: string };
 

@@ -10,7 +10,7 @@
  */
 import { join } from 'node:path';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
-import { ConfigError } from './config-source.js';
+import { ConfigError } from '../core/config.js';
 import { sharedKey, sigV4, type ControlPlaneAuth } from './control-plane-auth.js';
 import { ControlPlaneClient } from './control-plane-client.js';
 import { startProxyFleet, type ProxyFleet } from './fleet.js';

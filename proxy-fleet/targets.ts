@@ -5,7 +5,8 @@
  */
 import { resolve } from 'node:path';
 import type { KubernetesConnection, PostgresConnection, SshConnection, WardenConfig } from '../core/config.js';
-import { ConfigError, readConfigFile } from './config-source.js';
+import { ConfigError } from '../core/config.js';
+import { readConfigFile } from './config-source.js';
 import type { KubernetesTarget } from './kubernetes/upstream.js';
 import type { UpstreamTarget } from './postgres/upstream.js';
 import type { SshTarget } from './ssh/upstream.js';

@@ -233,7 +233,7 @@ function requireKeyId(name: string, keyIdHex: string, publicKey: Uint8Array): nu
 }
 
 /** c2sp.org/signed-note: key ID = SHA-256(key name || 0x0A || 0x01 || 32-byte Ed25519 public key)[:4]. */
-function ed25519KeyId(name: string, publicKey: Uint8Array): number {
+export function ed25519KeyId(name: string, publicKey: Uint8Array): number {
   return createHash('sha256')
     .update(name, 'utf8')
     .update(Uint8Array.of(0x0a, ED25519_SIGNATURE_TYPE))
@@ -242,7 +242,8 @@ function ed25519KeyId(name: string, publicKey: Uint8Array): number {
     .readUInt32BE(0);
 }
 
-function formatVerifierKey(name: string, keyId: number, publicKey: Uint8Array): string {
+/** `name+hex(keyID)+base64(0x01 || public key)`, the vkey that verifies an Ed25519 signer's notes. */
+export function formatVerifierKey(name: string, keyId: number, publicKey: Uint8Array): string {
   return `${name}+${formatKeyId(keyId)}+${encodeKey(publicKey)}`;
 }
 

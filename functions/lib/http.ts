@@ -80,8 +80,7 @@ export interface ApiHandlerOptions {
 
 /** Every HTTP API handler starts here: logs and metrics, errors as statuses, and the proxy fleet only on proxy routes. */
 export function apiHandler({ audience, errors = apiErrorFormat }: ApiHandlerOptions): MiddyfiedHandler<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2> {
-  const handler = controlPlaneHandler<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>((event) => event.routeKey).use(apiErrors(errors));
-  return audience === 'proxy' ? handler.use(requireProxyFleet()) : handler;
+  return controlPlaneHandler<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>((event) => event.routeKey, [apiErrors(errors), ...(audience === 'proxy' ? [requireProxyFleet()] : [])]);
 }
 
 /** Turns a thrown WardenError into its status and body; anything else is a 500 that names no internals. */

@@ -8,6 +8,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import middy, { type MiddlewareObj, type MiddyfiedHandler, type Request } from '@middy/core';
+import { configureRuntime, isRuntimeConfigured } from './runtime.js';
 
 const serviceName = process.env.POWERTOOLS_SERVICE_NAME || 'warden-control-plane';
 
@@ -21,11 +22,30 @@ const metrics = new Metrics({ serviceName, namespace: process.env.POWERTOOLS_MET
  */
 const inLambda = process.env.AWS_LAMBDA_FUNCTION_NAME !== undefined;
 
-/** A middy handler with logging and metrics around it; `routeOf` names the route a metric counts under. */
-export function controlPlaneHandler<TEvent, TResult>(routeOf: (event: TEvent) => string): MiddyfiedHandler<TEvent, TResult> {
+/**
+ * A middy handler with logging and metrics around it; `routeOf` names the route a metric counts
+ * under. `guards` run next, before a Lambda builds its runtime: a caller they refuse costs no
+ * cold-start build.
+ */
+export function controlPlaneHandler<TEvent, TResult>(routeOf: (event: TEvent) => string, guards: readonly MiddlewareObj<TEvent, TResult>[] = []): MiddyfiedHandler<TEvent, TResult> {
   // logEvent false overrides POWERTOOLS_LOGGER_LOG_EVENT: the event holds tokens and bodies.
   const handler = middy<TEvent, TResult>().use(injectLambdaContext(logger, { logEvent: false, resetKeys: true }));
-  return inLambda ? handler.use(routeMetrics(routeOf)) : handler;
+  if (!inLambda) return handler.use([...guards]);
+  return handler.use(routeMetrics(routeOf)).use([...guards]).use(lambdaRuntime());
+}
+
+/**
+ * In Lambda nobody configures the runtime as `warden up` does: the first invocation of a cold
+ * start builds it from the environment. Loaded on demand, so `warden up` never loads the KMS SDK.
+ */
+function lambdaRuntime<TEvent, TResult>(): MiddlewareObj<TEvent, TResult> {
+  return {
+    before: async () => {
+      if (isRuntimeConfigured()) return;
+      const { lambdaRuntime: build } = await import('./lambda-runtime.js');
+      configureRuntime(await build());
+    },
+  };
 }
 
 /** Runs outermost (its after and onError last), so it sees the response the error middleware made. */

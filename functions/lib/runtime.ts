@@ -25,7 +25,7 @@ import type { PolicyEngine } from './policy-engine.js';
 import { OidcIssuers } from './oidc-issuers.js';
 import { Revocations } from './revocations.js';
 import { SessionStore } from './session-store.js';
-import { TokenService } from './tokens.js';
+import { TokenService, localTokenKey } from './tokens.js';
 
 export interface Runtime {
   readonly config: WardenConfig;
@@ -107,7 +107,15 @@ export interface RuntimeOptions {
   readonly logSigner?: Ed25519NoteSigner;
 }
 
+/** The runtime's keys: files in the state directory locally, KMS and Secrets Manager in Lambda (lambda-runtime.ts). */
+export type RuntimeKeys = Pick<Runtime, 'tokens' | 'devIssuer' | 'digestKey' | 'logSigner'>;
+
 export async function buildRuntime(options: RuntimeOptions): Promise<Runtime> {
+  return { ...buildRuntimeWithoutKeys(options), ...(await localKeys(options)) };
+}
+
+/** Everything but the keys: stores, services and where evidence goes. */
+export function buildRuntimeWithoutKeys(options: Omit<RuntimeOptions, 'logSigner'>): Omit<Runtime, keyof RuntimeKeys> {
   const { config } = options;
   const paths = statePaths(options.stateDir);
   const client = createDynamoClient({ region: config.store.region, ...(options.storeEndpoint ? { endpoint: options.storeEndpoint } : {}) });
@@ -129,19 +137,25 @@ export async function buildRuntime(options: RuntimeOptions): Promise<Runtime> {
     grants: new GrantService(new GrantStore(client, config.store.tablePrefix), approvals, ledger, options.policy, config, now),
     ...(options.slack ? { slack: options.slack } : {}),
     callbackReplays: new CallbackReplays(client, config.store.tablePrefix, now),
-    tokens: new TokenService(await loadOrCreateEcKey(paths.tokenSigningKey), config.tokens.issuer, config.tokens.ttlSeconds, now),
-    ...(config.identity.devIssuer ? { devIssuer: new DevIssuer(await loadOrCreateEcKey(paths.devIssuerKey), now) } : {}),
     oidc: new OidcIssuers(config.identity.issuers),
-    digestKey: await loadOrCreateSecret(paths.digestKey),
     proxyKey: options.proxyKey,
     policy: options.policy,
-    logSigner: options.logSigner ?? (await loadOrCreateNoteKey(paths.logKey, config.ledger.origin)),
     evidence: {
       checkpoints: new DirectorySink(paths.evidence),
       bundles: configuredBundleTarget(config.evidence.export, paths.evidenceBundles),
       readRecording: recordingsIn(paths.recordings),
     },
     now,
+  };
+}
+
+async function localKeys({ config, stateDir, logSigner }: RuntimeOptions): Promise<RuntimeKeys> {
+  const paths = statePaths(stateDir);
+  return {
+    tokens: new TokenService(localTokenKey(await loadOrCreateEcKey(paths.tokenSigningKey)), config.tokens.issuer, config.tokens.ttlSeconds),
+    ...(config.identity.devIssuer ? { devIssuer: new DevIssuer(await loadOrCreateEcKey(paths.devIssuerKey)) } : {}),
+    digestKey: await loadOrCreateSecret(paths.digestKey),
+    logSigner: logSigner ?? (await loadOrCreateNoteKey(paths.logKey, config.ledger.origin)),
   };
 }
 
@@ -154,6 +168,10 @@ let current: Runtime | undefined;
 
 export function configureRuntime(runtime: Runtime): void {
   current = runtime;
+}
+
+export function isRuntimeConfigured(): boolean {
+  return current !== undefined;
 }
 
 export function getRuntime(): Runtime {

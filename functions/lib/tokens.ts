@@ -1,12 +1,36 @@
 /**
- * Warden tokens: short-lived ES256 JWTs the control plane issues in exchange for an
- * identity token (RFC 8693), and checks when a proxy opens a session.
+ * Warden tokens: short-lived JWTs the control plane issues in exchange for an identity token
+ * (RFC 8693), and checks when a proxy opens a session. Locally they are ES256 with a key file;
+ * in AWS, RS256 with a KMS key (kms-signers.ts), because the HTTP API's JWT authorizer checks
+ * RSA signatures only.
  */
-import { randomUUID } from 'node:crypto';
-import { SignJWT, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { randomUUID, webcrypto, type KeyObject } from 'node:crypto';
+import { base64url, errors as joseErrors, jwtVerify, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import { WardenError } from '../../core/errors.js';
 import type { IdentityChain } from '../../core/ledger/entry.js';
 import type { EcSigningKey } from './key-files.js';
+
+/** The key Warden tokens are signed with; its private half may live in a KMS. */
+export interface TokenKey {
+  readonly alg: 'ES256' | 'RS256';
+  readonly kid: string;
+  readonly publicKey: CryptoKey | KeyObject;
+  /** The public JWK (with kid, alg and use), as the JWKS publishes it. */
+  readonly publicJwk: JWK;
+  /** The JWS signature (RFC 7515 §5.1) of the ASCII signing input `header.payload`. */
+  sign(signingInput: Uint8Array): Promise<Uint8Array>;
+}
+
+/** An ES256 key file as a TokenKey; WebCrypto's ECDSA signature is already JWS's r || s. */
+export function localTokenKey(key: EcSigningKey): TokenKey {
+  return {
+    alg: 'ES256',
+    kid: key.kid,
+    publicKey: key.publicKey,
+    publicJwk: key.publicJwk,
+    sign: async (signingInput) => new Uint8Array(await webcrypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, key.privateKey, signingInput)),
+  };
+}
 
 export interface WardenClaims {
   readonly iss: string;
@@ -46,7 +70,7 @@ export interface IssueRequest {
 
 export class TokenService {
   constructor(
-    private readonly key: EcSigningKey,
+    private readonly key: TokenKey,
     readonly issuer: string,
     private readonly ttlSeconds: number,
     private readonly now: () => number = Date.now,
@@ -70,16 +94,28 @@ export class TokenService {
       // A child never outlives its parent (invariant 5).
       exp: Math.min(iat + this.ttlSeconds, parent?.exp ?? Number.POSITIVE_INFINITY),
     };
-    const token = await new SignJWT({ groups: claims.groups, chain: claims.chain, scope: claims.scope, ...(claims.act.length > 0 ? { act: nestActors(claims.act) } : {}), ...(claims.workload ? { workload: true } : {}), ...(claims.justification ? { justification: claims.justification } : {}) })
-      .setProtectedHeader({ alg: 'ES256', kid: this.key.kid, typ: 'JWT' })
-      .setIssuer(claims.iss)
-      .setSubject(claims.sub)
-      .setAudience([...claims.aud])
-      .setJti(claims.jti)
-      .setIssuedAt(claims.iat)
-      .setExpirationTime(claims.exp)
-      .sign(this.key.privateKey);
+    const payload = {
+      iss: claims.iss,
+      sub: claims.sub,
+      aud: claims.aud,
+      groups: claims.groups,
+      chain: claims.chain,
+      scope: claims.scope,
+      ...(claims.act.length > 0 ? { act: nestActors(claims.act) } : {}),
+      ...(claims.workload ? { workload: true } : {}),
+      ...(claims.justification ? { justification: claims.justification } : {}),
+      jti: claims.jti,
+      iat: claims.iat,
+      exp: claims.exp,
+    };
+    const signingInput = `${encodeJson({ alg: this.key.alg, kid: this.key.kid, typ: 'JWT' })}.${encodeJson(payload)}`;
+    const token = `${signingInput}.${base64url.encode(await this.key.sign(Buffer.from(signingInput, 'ascii')))}`;
     return { token, claims };
+  }
+
+  /** The JWKS (RFC 7517) that verifies the tokens this service issues. */
+  jwks(): { keys: JWK[] } {
+    return { keys: [this.key.publicJwk] };
   }
 
   /** Checks signature, issuer, expiry and, when a connection is given, that it is in the audience. */
@@ -88,7 +124,7 @@ export class TokenService {
       jwtVerify(token, this.key.publicKey, {
         issuer: this.issuer,
         ...(connection === undefined ? {} : { audience: connection }),
-        algorithms: ['ES256'],
+        algorithms: [this.key.alg],
         currentDate: new Date(this.now()),
         requiredClaims: ['sub', 'exp', 'iat', 'jti', 'chain'],
       }),
@@ -146,6 +182,10 @@ function describeJoseError(error: unknown, what: string): WardenError {
     return new WardenError('INVALID_TOKEN', `${what} uses an algorithm this Warden does not accept; ${fix}`, { cause: error });
   }
   return new WardenError('INVALID_TOKEN', `the password is not a valid ${what}; ${fix}`, { cause: error });
+}
+
+function encodeJson(value: unknown): string {
+  return base64url.encode(JSON.stringify(value));
 }
 
 function stringArray(value: unknown): string[] {

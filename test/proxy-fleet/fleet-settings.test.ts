@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ConfigError } from '../../proxy-fleet/config-source.js';
+import { ConfigError } from '../../core/config.js';
 import { readFleetSettings } from '../../proxy-fleet/fleet-settings.js';
 
 const URL_ONLY = { WARDEN_CONTROL_PLANE_URL: 'https://abc123.execute-api.eu-west-1.amazonaws.com/', WARDEN_PROXY_KEY: 'k' };
