@@ -30,5 +30,7 @@ export const routes: readonly Route[] = [
   { method: 'GET', path: '/v1/grants/{id}', entry: 'grants-read.ts', audience: 'public', load: () => import('./grants-read.js') },
   { method: 'POST', path: '/v1/grants/{id}/revoke', entry: 'grants-revoke.ts', audience: 'public', load: () => import('./grants-revoke.js') },
   { method: 'POST', path: '/v1/slack/interactions', entry: 'slack-interactions.ts', audience: 'public', load: () => import('./slack-interactions.js') },
+  { method: 'GET', path: '/.well-known/openid-configuration', entry: 'well-known.ts', audience: 'public', load: () => import('./well-known.js') },
+  { method: 'GET', path: '/.well-known/jwks.json', entry: 'well-known.ts', audience: 'public', load: () => import('./well-known.js') },
   { method: 'POST', path: '/v1/results', entry: 'results.ts', audience: 'proxy', load: () => import('./results.js') },
 ];

@@ -32,7 +32,7 @@ export interface FunctionAccess {
   /** The HMAC key for keyed payload digests (DESIGN.md, invariant 2). */
   readonly digestKey?: boolean;
   readonly slack?: readonly SlackSecret[];
-  /** PutObject and PutObjectRetention under the evidence prefix; never a delete. */
+  /** PutObject and PutObjectRetention (and GetObject, to check a retried write) under the evidence prefix; never a delete. */
   readonly writesEvidence?: boolean;
   /** Told which identity provider's tokens it exchanges. */
   readonly exchangesIdentity?: boolean;

@@ -1,9 +1,12 @@
 /** The CDK app: wires stacks only. `npx cdk synth` works offline (environment-agnostic stacks). */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ControlPlaneStack } from './stacks/control-plane-stack.js';
 import { EvidenceStack } from './stacks/evidence-stack.js';
 import { ProxyFleetStack } from './stacks/proxy-fleet-stack.js';
+import { repositoryRoot } from './repository.js';
 import { scheduledJobs } from './schedules.js';
 import { readSettings } from './settings.js';
 
@@ -12,6 +15,8 @@ export const EVIDENCE_PREFIX = 'warden/evidence/';
 
 export function buildApp(app = new App()): App {
   const settings = readSettings(app.node);
+  // One warden.yaml for the functions and the proxy fleet.
+  const configYaml = settings.configFile === undefined ? undefined : readFileSync(resolve(repositoryRoot, settings.configFile), 'utf8');
   const evidence = new EvidenceStack(app, 'WardenEvidence', {
     retentionDays: settings.evidenceRetentionDays,
     prefix: EVIDENCE_PREFIX,
@@ -19,11 +24,12 @@ export function buildApp(app = new App()): App {
   });
   const controlPlane = new ControlPlaneStack(app, 'WardenControlPlane', {
     settings,
+    configYaml,
     evidence: { bucket: evidence.bucket, prefix: EVIDENCE_PREFIX, retentionDays: settings.evidenceRetentionDays, writePolicy: evidence.writePolicy },
     jobs: scheduledJobs(settings.evidenceExportIntervalMinutes),
     description: 'Warden control plane: HTTP API, Lambda handlers, DynamoDB ledger, signing keys',
   });
-  new ProxyFleetStack(app, 'WardenProxyFleet', { settings, controlPlane: controlPlane.api, description: 'Warden proxy fleet: Fargate behind an NLB' });
+  new ProxyFleetStack(app, 'WardenProxyFleet', { settings, configYaml, controlPlane: controlPlane.api, description: 'Warden proxy fleet: Fargate behind an NLB' });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return app;
 }

@@ -7,6 +7,7 @@
  *   WARDEN_CONFIG_YAML                 warden.yaml's text (connections, masking, approvals…), as
  *                                      the proxy fleet reads it; unset: every default applies
  *   WARDEN_TOKEN_KEY_ID, WARDEN_TOKEN_ISSUER     the KMS RSA key of RS256 Warden tokens, and their `iss`
+ *   WARDEN_TOKEN_AUDIENCE              an `aud` every token also carries: the one the API's JWT authorizer requires
  *   WARDEN_LOG_KEY_ID                  the KMS Ed25519 key of checkpoints and manifests
  *   WARDEN_DIGEST_KEY_SECRET_ARN       the HMAC key of payload digests (Secrets Manager)
  *   WARDEN_SLACK_WEBHOOK_URL_SECRET_ARN, WARDEN_SLACK_SIGNING_SECRET_ARN   Slack's secrets
@@ -27,7 +28,8 @@ import { z } from 'zod';
 import { ConfigError, parseConfigText, type WardenConfig } from '../../core/config.js';
 import { kmsNoteSigner, kmsTokenKey } from './kms-signers.js';
 import { loadPolicyFile } from './policy-files.js';
-import { buildRuntimeWithoutKeys, type Runtime } from './runtime.js';
+import type { EvidenceSink } from './evidence-sink.js';
+import { buildRuntimeWithoutKeys, type EvidenceStores, type Runtime } from './runtime.js';
 import type { SlackSettings } from './slack-notifier.js';
 import { TokenService } from './tokens.js';
 
@@ -46,6 +48,7 @@ const environmentSchema = z
     WARDEN_CONFIG_YAML: set.optional(),
     WARDEN_TOKEN_KEY_ID: set.optional(),
     WARDEN_TOKEN_ISSUER: z.url('is not a URL').optional(),
+    WARDEN_TOKEN_AUDIENCE: set.optional(),
     WARDEN_LOG_KEY_ID: set.optional(),
     WARDEN_DIGEST_KEY_SECRET_ARN: arn.optional(),
     WARDEN_SLACK_WEBHOOK_URL_SECRET_ARN: arn.optional(),
@@ -92,9 +95,10 @@ export async function buildLambdaRuntime(processEnv: NodeJS.ProcessEnv): Promise
     env.WARDEN_DIGEST_KEY_SECRET_ARN === undefined ? undefined : readSecret(secrets, env.WARDEN_DIGEST_KEY_SECRET_ARN).then((value) => Buffer.from(value, 'utf8')),
     slackSettings(config, env, secrets),
   ]);
-  const tokens = tokenKey && new TokenService(tokenKey, config.tokens.issuer, config.tokens.ttlSeconds);
+  const tokens = tokenKey && new TokenService(tokenKey, config.tokens.issuer, config.tokens.ttlSeconds, { deploymentAudience: env.WARDEN_TOKEN_AUDIENCE });
+  const checkpoints = await checkpointSink(env, config);
   return {
-    ...buildRuntimeWithoutKeys({
+    ...withCheckpointSink(checkpoints, buildRuntimeWithoutKeys({
       config,
       // Only the local evidence directory lives here: in Lambda, /tmp is the one writable place.
       stateDir: join(tmpdir(), 'warden'),
@@ -102,7 +106,7 @@ export async function buildLambdaRuntime(processEnv: NodeJS.ProcessEnv): Promise
       proxyKey: randomBytes(32).toString('base64url'),
       policy,
       ...(slack ? { slack } : {}),
-    }),
+    })),
     get tokens() {
       return given(tokens, 'WARDEN_TOKEN_KEY_ID');
     },
@@ -113,6 +117,21 @@ export async function buildLambdaRuntime(processEnv: NodeJS.ProcessEnv): Promise
       return given(logSigner, 'WARDEN_LOG_KEY_ID');
     },
   };
+}
+
+/** Checkpoints go to the evidence bucket when the stack gives one; else to the directory under /tmp. */
+async function checkpointSink(env: LambdaEnvironment, config: WardenConfig): Promise<EvidenceSink | undefined> {
+  const bucket = env.WARDEN_EVIDENCE_BUCKET;
+  if (bucket === undefined) return undefined;
+  const [{ S3EvidenceSink }, { createS3Client }] = await Promise.all([import('./evidence/s3-sink.js'), import('./evidence/s3-target.js')]);
+  return new S3EvidenceSink(createS3Client({ region: env.AWS_REGION, forcePathStyle: false }), {
+    location: { bucket, prefix: env.WARDEN_EVIDENCE_PREFIX ?? '' },
+    retentionDays: env.WARDEN_EVIDENCE_RETENTION_DAYS ?? config.evidence.export.retentionDays,
+  });
+}
+
+function withCheckpointSink<T extends { readonly evidence: EvidenceStores }>(sink: EvidenceSink | undefined, runtime: T): T {
+  return sink ? { ...runtime, evidence: { ...runtime.evidence, checkpoints: sink } } : runtime;
 }
 
 function readEnvironment(env: NodeJS.ProcessEnv): LambdaEnvironment {
@@ -133,6 +152,10 @@ function lambdaConfig(env: LambdaEnvironment): WardenConfig {
   } catch (error) {
     if (error instanceof ConfigError) throw new LambdaEnvironmentError(error.message, { cause: error });
     throw error;
+  }
+  // Every token carries the deployment audience: a connection of that name would be unreachable (tokens.ts).
+  if (env.WARDEN_TOKEN_AUDIENCE !== undefined && Object.hasOwn(config.connections, env.WARDEN_TOKEN_AUDIENCE)) {
+    throw new LambdaEnvironmentError(`WARDEN_TOKEN_AUDIENCE ${JSON.stringify(env.WARDEN_TOKEN_AUDIENCE)} is also the name of a connection in WARDEN_CONFIG_YAML; rename one of them`);
   }
   const idp = env.WARDEN_IDP_ISSUER !== undefined && env.WARDEN_IDP_AUDIENCE !== undefined ? { issuer: env.WARDEN_IDP_ISSUER, audience: env.WARDEN_IDP_AUDIENCE } : undefined;
   const configured = config.identity.issuers.filter((issuer) => issuer.issuer !== idp?.issuer);

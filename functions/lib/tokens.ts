@@ -68,13 +68,29 @@ export interface IssueRequest {
   readonly delegation?: { readonly parent: WardenClaims; readonly actor: string };
 }
 
+export interface TokenServiceOptions {
+  /**
+   * An `aud` every token also carries, for a gateway that requires one (the HTTP API's JWT
+   * authorizer, WARDEN_TOKEN_AUDIENCE). It is not a connection: claims never list it, and no
+   * token opens a connection of that name.
+   */
+  readonly deploymentAudience?: string | undefined;
+  readonly now?: () => number;
+}
+
 export class TokenService {
+  private readonly deploymentAudience: string | undefined;
+  private readonly now: () => number;
+
   constructor(
     private readonly key: TokenKey,
     readonly issuer: string,
     private readonly ttlSeconds: number,
-    private readonly now: () => number = Date.now,
-  ) {}
+    options: TokenServiceOptions = {},
+  ) {
+    this.deploymentAudience = options.deploymentAudience;
+    this.now = options.now ?? Date.now;
+  }
 
   async issue(request: IssueRequest): Promise<{ token: string; claims: WardenClaims }> {
     const iat = Math.floor(this.now() / 1000);
@@ -97,7 +113,7 @@ export class TokenService {
     const payload = {
       iss: claims.iss,
       sub: claims.sub,
-      aud: claims.aud,
+      aud: this.deploymentAudience === undefined ? claims.aud : [...claims.aud, this.deploymentAudience],
       groups: claims.groups,
       chain: claims.chain,
       scope: claims.scope,
@@ -120,6 +136,9 @@ export class TokenService {
 
   /** Checks signature, issuer, expiry and, when a connection is given, that it is in the audience. */
   async verify(token: string, connection?: string): Promise<WardenClaims> {
+    if (connection !== undefined && connection === this.deploymentAudience) {
+      throw new WardenError('WRONG_AUDIENCE', `${JSON.stringify(connection)} is the deployment's token audience, not a connection; rename the connection`);
+    }
     const payload = await verifyJwt(token, 'Warden token', () =>
       jwtVerify(token, this.key.publicKey, {
         issuer: this.issuer,
@@ -133,7 +152,7 @@ export class TokenService {
       iss: String(payload.iss),
       sub: String(payload.sub),
       groups: stringArray(payload.groups),
-      aud: stringArray(payload.aud),
+      aud: stringArray(payload.aud).filter((audience) => audience !== this.deploymentAudience),
       chain: String(payload.chain),
       act: flattenActors(payload.act),
       workload: payload.workload === true,

@@ -5,7 +5,10 @@
  *   - public routes: a JWT authorizer checks the Warden token the caller bears, then the
  *     handler checks it again, with revocation, as it does locally;
  *   - the public routes in handlerAuthenticated carry no bearer token the gateway could
- *     check, so their handlers verify what they carry instead.
+ *     check, so their handlers verify what they carry instead;
+ *   - the public routes in anonymous need no credential at all.
+ * Every other public route gets the JWT authorizer: a new route is authorized unless it is
+ * named in one of the two maps, with its reason.
  */
 import { ArnFormat, Aws, Stack, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
@@ -24,6 +27,15 @@ export const handlerAuthenticated: ReadonlyMap<string, string> = new Map([
   ['/v1/token', 'RFC 8693 token exchange: the identity token travels in the form body, where no authorizer can read it; the handler verifies it against its issuer JWKS.'],
   ['/v1/slack/interactions', "Slack signs the request with its v0 HMAC signature and sends no JWT; the handler verifies the signature, the timestamp window and replays."],
 ]);
+
+/** Public routes anyone may read, and why. */
+export const anonymous: ReadonlyMap<string, string> = new Map([
+  ['/.well-known/openid-configuration', "The token issuer's discovery document: the JWT authorizer reads it to find the key set, so it cannot be behind that authorizer. It holds public metadata only."],
+  ['/.well-known/jwks.json', 'The public keys of Warden tokens (RFC 7517), which the JWT authorizer fetches to verify them: public by design.'],
+]);
+
+/** Why a public route has no authorizer, when it has none. */
+const withoutAuthorizer = (path: string): string | undefined => handlerAuthenticated.get(path) ?? anonymous.get(path);
 
 export interface ControlPlaneApiProps {
   readonly logs: DataKey;
@@ -89,7 +101,7 @@ export class ControlPlaneApi extends Construct {
         integration,
         authorizer: this.authorizerOf(route),
       });
-      const reason = handlerAuthenticated.get(route.path);
+      const reason = withoutAuthorizer(route.path);
       if (route.audience === 'public' && reason) Validations.of(created).acknowledge({ id: 'AwsSolutions-APIG4', reason });
       if (route.audience === 'proxy') this.allowProxy(route);
     }
@@ -97,7 +109,7 @@ export class ControlPlaneApi extends Construct {
 
   private authorizerOf(route: Route): IHttpRouteAuthorizer {
     if (route.audience === 'proxy') return this.iam;
-    return handlerAuthenticated.has(route.path) ? new HttpNoneAuthorizer() : this.jwt;
+    return withoutAuthorizer(route.path) === undefined ? this.jwt : new HttpNoneAuthorizer();
   }
 
   /** A path parameter becomes `*`: its value is known per request only. */

@@ -32,6 +32,8 @@ export interface EvidenceDestination {
 
 export interface ControlPlaneResources {
   readonly settings: Settings;
+  /** warden.yaml's text; unset, the functions run on every default. */
+  readonly configYaml: string | undefined;
   /** The `iss` of Warden tokens, as the JWT authorizer expects it. */
   readonly tokenIssuer: string;
   /** The proxy fleet's task role: proxy routes accept only its sessions. */
@@ -55,7 +57,8 @@ export interface ControlPlaneFunctionProps {
 /** Files of packages that read a .wasm beside their code at run time: copied next to the bundle, not bundled. */
 const wasmPackageFiles = ['libpg-query', '@pgsql/types', '@cedar-policy/cedar-wasm/package.json', '@cedar-policy/cedar-wasm/nodejs'];
 
-const bundling: BundlingOptions = {
+/** Exported for the test that bundles a module with these options and loads the default policy from the bundle. */
+export const bundling: BundlingOptions = {
   format: OutputFormat.ESM,
   target: 'node22',
   mainFields: ['module', 'main'],
@@ -68,8 +71,11 @@ const bundling: BundlingOptions = {
   commandHooks: {
     beforeBundling: () => [],
     beforeInstall: () => [],
-    afterBundling: (inputDir, outputDir) =>
-      wasmPackageFiles.map((file) => `mkdir -p "${outputDir}/node_modules/${posix.dirname(file)}" && cp -R "${inputDir}/node_modules/${file}" "${outputDir}/node_modules/${file}"`),
+    afterBundling: (inputDir, outputDir) => [
+      ...wasmPackageFiles.map((file) => `mkdir -p "${outputDir}/node_modules/${posix.dirname(file)}" && cp -R "${inputDir}/node_modules/${file}" "${outputDir}/node_modules/${file}"`),
+      // The Cedar schema and default policy set, read beside the bundle (functions/lib/policy-files.ts).
+      `mkdir -p "${outputDir}/core" && cp -R "${inputDir}/core/policy" "${outputDir}/core/policy"`,
+    ],
   },
 };
 
@@ -106,13 +112,14 @@ export class ControlPlaneFunction extends Construct {
   }
 
   private environment({ access, resources }: ControlPlaneFunctionProps): Record<string, string> {
-    const { settings, signingKeys, secrets, evidence, proxyRoleArn } = resources;
+    const { settings, configYaml, signingKeys, secrets, evidence, proxyRoleArn } = resources;
     return {
       POWERTOOLS_SERVICE_NAME: 'warden-control-plane',
       POWERTOOLS_METRICS_NAMESPACE: 'Warden',
       LOG_LEVEL: settings.logLevel,
       NODE_OPTIONS: '--enable-source-maps',
       WARDEN_TABLE_PREFIX: settings.tablePrefix,
+      ...(configYaml === undefined ? {} : { WARDEN_CONFIG_YAML: configYaml }),
       ...(access.verifiesTokens || access.signs === 'tokens'
         ? { WARDEN_TOKEN_KEY_ID: signingKeys.tokens.keyId, WARDEN_TOKEN_ISSUER: resources.tokenIssuer, WARDEN_TOKEN_AUDIENCE: settings.tokenAudience }
         : {}),

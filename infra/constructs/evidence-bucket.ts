@@ -23,7 +23,10 @@ export class EvidenceBucket extends Construct {
   readonly bucket: Bucket;
   /** Server access logs of the evidence bucket: who read or wrote what, and when. */
   readonly accessLogs: Bucket;
-  /** PutObject and PutObjectRetention under the prefix: no read, no delete, no retention change. */
+  /**
+   * PutObject, PutObjectRetention and GetObject under the prefix: no delete, no retention change.
+   * Reading back lets a retried write tell the same object (done) from a different one (conflict).
+   */
   readonly writePolicy: ManagedPolicy;
 
   constructor(scope: Construct, id: string, props: EvidenceBucketProps) {
@@ -50,7 +53,7 @@ export class EvidenceBucket extends Construct {
     const objects = this.bucket.arnForObjects(`${props.prefix}*`);
     this.writePolicy = new ManagedPolicy(this, 'Write', {
       description: 'Warden: write evidence objects (checkpoints, bundles) once',
-      statements: [new PolicyStatement({ actions: ['s3:PutObject', 's3:PutObjectRetention'], resources: [objects] })],
+      statements: [new PolicyStatement({ actions: ['s3:GetObject', 's3:PutObject', 's3:PutObjectRetention'], resources: [objects] })],
     });
     acknowledgeWildcardResource(this.writePolicy, objects, 'Evidence keys are named by checkpoint size and export window when written; the * covers the evidence prefix only, and Object Lock keeps every version.');
   }

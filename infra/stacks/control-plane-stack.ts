@@ -21,6 +21,8 @@ import type { Settings } from '../settings.js';
 
 export interface ControlPlaneStackProps extends StackProps {
   readonly settings: Settings;
+  /** warden.yaml's text (the configFile context parameter), given to every function as WARDEN_CONFIG_YAML. */
+  readonly configYaml?: string | undefined;
   readonly evidence: EvidenceDestination;
   readonly jobs: readonly ScheduledJob[];
 }
@@ -43,6 +45,7 @@ export class ControlPlaneStack extends Stack {
     const signingKeys = new SigningKeys(this, 'SigningKeys');
     const resources: ControlPlaneResources = {
       settings,
+      configYaml: props.configYaml,
       tokenIssuer: this.api.tokenIssuer,
       proxyRoleArn: this.api.proxyRole.roleArn,
       dataKey,

@@ -3,8 +3,6 @@
  * credentials and, with the task role the control plane declares, may call the proxy routes,
  * and nothing else: no ledger table, no evidence bucket, no signing key.
  */
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { CfnOutput, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
@@ -15,11 +13,12 @@ import { PROXY_VPC_CIDR, ProxyNetwork } from '../constructs/proxy-network.js';
 import { ProxyScaling } from '../constructs/proxy-scaling.js';
 import { ProxyTasks } from '../constructs/proxy-tasks.js';
 import { proxyPorts } from '../proxy-ports.js';
-import { repositoryRoot } from '../repository.js';
 import type { Settings } from '../settings.js';
 
 export interface ProxyFleetStackProps extends StackProps {
   readonly settings: Settings;
+  /** warden.yaml's text (the configFile context parameter): the connections the fleet serves. */
+  readonly configYaml?: string | undefined;
   readonly controlPlane: ControlPlaneApi;
 }
 
@@ -34,7 +33,7 @@ export class ProxyFleetStack extends Stack {
       taskRole: props.controlPlane.proxyRole,
       logs: dataKey,
       controlPlaneUrl: props.controlPlane.api.apiEndpoint,
-      ...(settings.configFile ? { configYaml: readFileSync(resolve(repositoryRoot, settings.configFile), 'utf8') } : {}),
+      ...(props.configYaml === undefined ? {} : { configYaml: props.configYaml }),
       secrets: Object.fromEntries(Object.entries(settings.targetSecrets).map(([env, secretName]) => [env, this.targetSecret(env, secretName, dataKey)])),
     });
     const loadBalancer = new ProxyLoadBalancer(this, 'LoadBalancer', {

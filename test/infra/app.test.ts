@@ -5,7 +5,7 @@
  * (`aws:cdk:bundling-stacks` = []): bundling would run esbuild once per function.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -17,7 +17,7 @@ import type { IConstruct } from 'constructs';
 import { physicalTableName, tables } from '../../functions/lib/tables.js';
 import { routes } from '../../functions/routes.js';
 import { buildApp } from '../../infra/app.js';
-import { handlerAuthenticated } from '../../infra/constructs/control-plane-api.js';
+import { anonymous, handlerAuthenticated } from '../../infra/constructs/control-plane-api.js';
 import { proxyPorts } from '../../infra/proxy-ports.js';
 import { scheduledJobs } from '../../infra/schedules.js';
 
@@ -35,6 +35,16 @@ interface Synthesized {
 }
 
 const outdirs: string[] = [];
+
+/** The variant's configFile: an absolute path, resolved against the repository root as any path is. */
+const CONFIG_YAML = 'connections:\n  orders:\n    kind: postgres\n    host: orders.internal\n    database: orders\n    user: warden\n';
+function writeConfigFile(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-config-'));
+  outdirs.push(dir);
+  const file = join(dir, 'warden.yaml');
+  writeFileSync(file, CONFIG_YAML);
+  return file;
+}
 
 /** cdk-nag runs as a validation plugin: a finding nobody fixed or acknowledged throws here. */
 function synthesize(context: Record<string, unknown> = {}): Synthesized {
@@ -103,6 +113,7 @@ describe('CDK app', () => {
       idpIssuer: 'https://login.example.com',
       idpAudience: 'warden-gateway',
       targetSecrets: '{"ORDERS_DB_PASSWORD":"warden/targets/orders","OPS_SSH_KEY":"warden/targets/ops-ssh"}',
+      configFile: writeConfigFile(),
     });
   });
 
@@ -120,7 +131,7 @@ describe('CDK app', () => {
 
     it('acknowledges only known rules, each with its own reason', () => {
       const known = [
-        /^AwsSolutions-APIG4$/, // the two public routes whose handler verifies the credential
+        /^AwsSolutions-APIG4$/, // public routes without the JWT authorizer (handlerAuthenticated, anonymous)
         /^AwsSolutions-L1$/, // nodejs22.x
         /^AwsSolutions-SMG4$/, // secrets rotated where they are issued
         /^AwsSolutions-S1$/, // the access-log bucket itself
@@ -340,13 +351,13 @@ describe('CDK app', () => {
       controlPlane.hasResourceProperties('AWS::KMS::Key', { KeySpec: Match.absent(), EnableKeyRotation: true });
     });
 
-    it('lets only the checkpoint and export functions write evidence: PutObject and PutObjectRetention under the prefix', () => {
+    it('lets only the checkpoint and export functions write evidence: PutObject, PutObjectRetention and GetObject under the prefix, never a delete', () => {
       const { evidence, controlPlane } = synthesized;
       const [writeId, write] = ofType(evidence, 'AWS::IAM::ManagedPolicy')[0]!;
       assert.equal(ofType(evidence, 'AWS::IAM::ManagedPolicy').length, 1);
       const bucketId = logicalIdOf(evidence, 'AWS::S3::Bucket', { ObjectLockEnabled: true });
       assert.deepEqual(statementsOf(write), [
-        { Action: ['s3:PutObject', 's3:PutObjectRetention'], Effect: 'Allow', Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId, 'Arn'] }, '/warden/evidence/*']] } },
+        { Action: ['s3:GetObject', 's3:PutObject', 's3:PutObjectRetention'], Effect: 'Allow', Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId, 'Arn'] }, '/warden/evidence/*']] } },
       ]);
       const roles = functionsByRole(controlPlane);
       const writers = Object.entries(resourcesOf(controlPlane))
@@ -388,6 +399,8 @@ describe('CDK app', () => {
       assert.equal(authorizer.Properties!.AuthorizerType, 'JWT');
       assert.deepEqual(authorizer.Properties!.JwtConfiguration.Audience, [cdkContext.tokenAudience]);
       assert.deepEqual([...handlerAuthenticated.keys()].sort(), ['/v1/slack/interactions', '/v1/token']);
+      // The JWT authorizer fetches the issuer's discovery document and key set: they cannot be behind it.
+      assert.deepEqual([...anonymous.keys()].sort(), ['/.well-known/jwks.json', '/.well-known/openid-configuration']);
       const routeResources = ofType(controlPlane, 'AWS::ApiGatewayV2::Route');
       assert.equal(routeResources.length, routes.length);
       for (const route of routes) {
@@ -395,7 +408,7 @@ describe('CDK app', () => {
         assert.ok(found, `${route.method} ${route.path}`);
         const { AuthorizationType, AuthorizerId } = found[1].Properties!;
         if (route.audience === 'proxy') assert.equal(AuthorizationType, 'AWS_IAM', route.path);
-        else if (handlerAuthenticated.has(route.path)) assert.equal(AuthorizationType, 'NONE', route.path);
+        else if (handlerAuthenticated.has(route.path) || anonymous.has(route.path)) assert.equal(AuthorizationType, 'NONE', route.path);
         else assert.deepEqual({ AuthorizationType, AuthorizerId }, { AuthorizationType: 'JWT', AuthorizerId: { Ref: authorizerId } }, route.path);
       }
     });
@@ -409,6 +422,15 @@ describe('CDK app', () => {
         Description: 'Warden functions/token.ts',
         Environment: { Variables: Match.objectLike({ WARDEN_TOKEN_ISSUER: 'https://warden.example.com', WARDEN_IDP_ISSUER: 'https://login.example.com', WARDEN_IDP_AUDIENCE: 'warden-gateway' }) },
       });
+    });
+
+    it('gives every function the configFile as WARDEN_CONFIG_YAML, the same text the proxy fleet gets', () => {
+      const variables = (template: Template) => ofType(template, 'AWS::Lambda::Function').map(([id, fn]) => [id, fn.Properties!.Environment.Variables.WARDEN_CONFIG_YAML] as const);
+      for (const [id, yaml] of variables(variant.controlPlane)) assert.equal(yaml, CONFIG_YAML, id);
+      for (const [id, yaml] of variables(synthesized.controlPlane)) assert.equal(yaml, undefined, id);
+      const [, task] = ofType(variant.proxyFleet, 'AWS::ECS::TaskDefinition')[0]!;
+      const environment = task.Properties!.ContainerDefinitions[0].Environment as { Name: string; Value: unknown }[];
+      assert.equal(environment.find(({ Name }) => Name === 'WARDEN_CONFIG_YAML')?.Value, CONFIG_YAML);
     });
 
     it('logs API access without headers, and throttles the stage', () => {

@@ -64,24 +64,50 @@ export function parseS3Url(url: string): S3Location {
 export async function putBundle(client: S3Client, { bucket, key, body, retainUntil }: PutBundleRequest): Promise<void> {
   const url = `s3://${bucket}/${key}`;
   if (await exists(client, bucket, key, url)) throw alreadyThere(url);
+  let written: boolean;
+  try {
+    written = await putLockedOnce(client, { bucket, key, body, retainUntil, contentType: 'application/gzip' });
+  } catch (error) {
+    throw failure(error, `PutObject ${url}`, 'the bucket must exist with Object Lock enabled, and the credentials need s3:PutObject and s3:PutObjectRetention');
+  }
+  if (!written) throw alreadyThere(url);
+}
+
+export interface PutLockedRequest extends PutBundleRequest {
+  readonly contentType: string;
+}
+
+/**
+ * PutObject under COMPLIANCE retention until `retainUntil`, only if the key is free
+ * (If-None-Match): false when it is taken, S3's error otherwise. Shared by bundles and the
+ * checkpoint sink (s3-sink.ts).
+ */
+export async function putLockedOnce(client: S3Client, { bucket, key, body, retainUntil, contentType }: PutLockedRequest): Promise<boolean> {
   try {
     await client.send(
       new PutObjectCommand({
         Bucket: bucket,
         Key: key,
         Body: body,
-        ContentType: 'application/gzip',
+        ContentType: contentType,
         ChecksumAlgorithm: 'SHA256',
         ObjectLockMode: 'COMPLIANCE',
         ObjectLockRetainUntilDate: retainUntil,
         IfNoneMatch: '*',
       }),
     );
+    return true;
   } catch (error) {
-    // 412: the key was written since the HeadObject; 409: a concurrent conditional write won.
-    if (error instanceof S3ServiceException && (error.$metadata.httpStatusCode === 412 || error.$metadata.httpStatusCode === 409)) throw alreadyThere(url);
-    throw failure(error, `PutObject ${url}`, 'the bucket must exist with Object Lock enabled, and the credentials need s3:PutObject and s3:PutObjectRetention');
+    // 412: the key was written since the caller looked; 409: a concurrent conditional write won.
+    const status = s3Status(error);
+    if (status === 412 || status === 409) return false;
+    throw error;
   }
+}
+
+/** The HTTP status of an S3 error; undefined when S3 did not answer. */
+export function s3Status(error: unknown): number | undefined {
+  return error instanceof S3ServiceException ? error.$metadata.httpStatusCode : undefined;
 }
 
 /** Bundles under `location`, named by their window. */
@@ -102,7 +128,7 @@ async function exists(client: S3Client, bucket: string, key: string, url: string
     await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
     return true;
   } catch (error) {
-    const status = error instanceof S3ServiceException ? error.$metadata.httpStatusCode : undefined;
+    const status = s3Status(error);
     // Without s3:ListBucket a missing key answers 403, not 404: the put's If-None-Match still guards it.
     if (status === 404 || status === 403) return false;
     throw failure(error, `HeadObject ${url}`, 'check the bucket name and that the credentials may read it');

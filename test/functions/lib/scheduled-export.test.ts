@@ -35,7 +35,6 @@ describe('scheduled evidence export', () => {
   let runtime: Runtime;
   let deps: ScheduledExportDeps;
   let cursor: ExportCursorStore;
-  const events: string[] = [];
   /** Every entry written, by id, with its time. */
   const written = new Map<string, string>();
 
@@ -73,7 +72,7 @@ describe('scheduled evidence export', () => {
     runtime = await buildRuntime({ config, stateDir: dir, storeEndpoint: store.endpoint, proxyKey: 'test-proxy-key-0123456789', policy: await loadPolicyFile(undefined) });
     await ensureTables(runtime.client, config.store.tablePrefix);
     configureRuntime(runtime);
-    deps = scheduledExportDeps(runtime, (event) => events.push(event.event));
+    deps = scheduledExportDeps(runtime, () => undefined);
     cursor = new ExportCursorStore(runtime.client, config.store.tablePrefix);
   });
 
@@ -153,7 +152,6 @@ describe('scheduled evidence export', () => {
     ]);
     assert.equal(recorded[0]!.entries, 1);
     assert.equal((await cursor.read()).exportedTo, new Date(t5 + 30).toISOString());
-    assert.ok(events.includes('export-claimed-by-another-runner'), 'the runners met');
     // Runners finishing one claimed window may each try to put it: every put is conditional, so
     // S3 takes one. s3rver ignores If-None-Match on PUT, so only the condition is checked here.
     const puts = s3.requests.filter((request) => request.method === 'PUT' && request.path === `/${BUCKET}/${recorded[0]!.key}`);
