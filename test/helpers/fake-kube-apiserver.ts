@@ -34,6 +34,7 @@ import { STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage, type Serv
 import { createServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
+import { setTimeout as delay } from 'node:timers/promises';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { stringify } from 'yaml';
 import { selfSignedCertificate } from '../../proxy-fleet/tls-certificate.js';
@@ -148,6 +149,7 @@ const STDERR = 2;
 const ERROR = 3;
 const RESIZE = 4;
 const CLOSE = 255;
+const PROCESS_START_MS = 50;
 
 export const PII = { email: 'jane.doe@example.com', card: '4111111111111111' } as const;
 
@@ -1226,7 +1228,11 @@ export async function startFakeKubeApiserver(options: { token?: string } = {}): 
       stdin.end();
     });
     if (!session.stdin) stdin.end();
-    void runProgram(session.command, io, false)
+    // A kubelet takes tens of milliseconds to start a process in the container. client-go starts
+    // reading frames before it registers its stream handlers, so a server that answers in the
+    // same instant can have its frames dropped ("Unknown stream id"); wait as a runtime would.
+    void delay(PROCESS_START_MS)
+      .then(() => runProgram(session.command, io, false))
       .catch((error: unknown) => {
         io.err(`fake kube-apiserver: ${(error as Error).message}\n`);
         return { code: 126 };
