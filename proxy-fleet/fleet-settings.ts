@@ -13,13 +13,28 @@
  *                             kept; default the config's stateDir
  *   WARDEN_DRAIN_SECONDS      after SIGTERM, how long open connections may finish (default 20,
  *                             inside ECS's default 30 s stop timeout)
+ *   WARDEN_SSH_HOST_KEY       the SSH gateway's host key (OpenSSH private key text), instead of
+ *                             one made on first start: every task of a fleet serves the same one
+ *   WARDEN_TLS_CERT, WARDEN_TLS_KEY   the listeners' certificate and its key (PEM), instead of
+ *                             a self-signed one made on first start; both or neither
+ *
+ * A host key that does not parse, or a certificate and key that do not match, stop the start
+ * with the variable named; their values are never logged or quoted.
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { WardenConfig } from '../core/config.js';
 import { ConfigError, parseConfigText } from '../core/config.js';
+import { hostKeyFromPrivateKey, type GatewayHostKey } from './ssh/host-key.js';
+import { certificatePairProblem } from './tls-certificate.js';
 
 export type FleetAuth = { readonly kind: 'key'; readonly key: string } | { readonly kind: 'iam'; readonly region: string };
+
+/** The identity every task of a fleet shares, when the environment gives it; else each makes its own. */
+export interface FleetIdentity {
+  readonly sshHostKey?: GatewayHostKey;
+  readonly tls?: { readonly cert: string; readonly key: string };
+}
 
 export interface FleetSettings {
   readonly config: WardenConfig;
@@ -29,6 +44,7 @@ export interface FleetSettings {
   readonly controlPlaneUrl: string;
   readonly auth: FleetAuth;
   readonly drainMs: number;
+  readonly identity: FleetIdentity;
 }
 
 const DEFAULT_DRAIN_SECONDS = 20;
@@ -42,7 +58,42 @@ export async function readFleetSettings(env: NodeJS.ProcessEnv = process.env): P
     controlPlaneUrl: controlPlaneUrl(env),
     auth: auth(env),
     drainMs: integer(env, 'WARDEN_DRAIN_SECONDS', 0, 3600, DEFAULT_DRAIN_SECONDS) * 1000,
+    identity: readFleetIdentity(env),
   };
+}
+
+/** WARDEN_SSH_HOST_KEY, WARDEN_TLS_CERT and WARDEN_TLS_KEY, checked; a ConfigError names the variable and the fix. */
+export function readFleetIdentity(env: NodeJS.ProcessEnv = process.env): FleetIdentity {
+  return { ...sshHostKey(env), ...tlsIdentity(env) };
+}
+
+function sshHostKey(env: NodeJS.ProcessEnv): Pick<FleetIdentity, 'sshHostKey'> {
+  const text = env.WARDEN_SSH_HOST_KEY;
+  if (!text) return {};
+  try {
+    return { sshHostKey: hostKeyFromPrivateKey(text) };
+  } catch (error) {
+    throw new ConfigError(
+      `WARDEN_SSH_HOST_KEY ${(error as Error).message}: it must hold an unencrypted OpenSSH private key (ssh-keygen -t ed25519 -N '' -f host-key, then the text of host-key); put it in the variable's secret and start the task again, or unset it to make one per task`,
+    );
+  }
+}
+
+function tlsIdentity(env: NodeJS.ProcessEnv): Pick<FleetIdentity, 'tls'> {
+  const cert = env.WARDEN_TLS_CERT || undefined;
+  const key = env.WARDEN_TLS_KEY || undefined;
+  if (!cert && !key) return {};
+  if (!cert || !key) {
+    const [set, missing] = cert ? ['WARDEN_TLS_CERT', 'WARDEN_TLS_KEY'] : ['WARDEN_TLS_KEY', 'WARDEN_TLS_CERT'];
+    throw new ConfigError(`${set} is set but ${missing} is not: set both (the certificate and its private key, PEM) or neither`);
+  }
+  const pair = { cert, key };
+  const problem = certificatePairProblem(pair.cert, pair.key);
+  if (problem) {
+    const variable = problem.part === 'cert' ? 'WARDEN_TLS_CERT' : 'WARDEN_TLS_KEY';
+    throw new ConfigError(`${variable} ${problem.reason}: put the listeners' PEM certificate in WARDEN_TLS_CERT and its key in WARDEN_TLS_KEY (their secret), then start the task again`);
+  }
+  return { tls: pair };
 }
 
 async function readConfig(env: NodeJS.ProcessEnv): Promise<{ config: WardenConfig; configDir: string }> {

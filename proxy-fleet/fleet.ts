@@ -4,11 +4,13 @@
  * (so commands from every protocol share its group commit). `warden up` and the fleet's own
  * process (main.ts) both start the fleet here.
  */
-import { resolve } from 'node:path';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import type { WardenConfig } from '../core/config.js';
 import { readConfigFile } from './config-source.js';
 import type { ControlPlaneClient } from './control-plane-client.js';
+import { readFleetIdentity, type FleetIdentity } from './fleet-settings.js';
 import { startKubernetesGateway } from './kubernetes/server.js';
 import type { Listener } from './listener.js';
 import { startPostgresProxy } from './postgres/server.js';
@@ -35,6 +37,12 @@ export interface ProxyFleetOptions {
   readonly targets: FleetTargets;
   readonly controlPlane: ControlPlaneClient;
   readonly paths: FleetPaths;
+  /**
+   * The SSH host key and TLS certificate every task of a fleet shares, used instead of making
+   * them (a configured proxy.postgres.tls certFile still wins for PostgreSQL). Default: from
+   * WARDEN_SSH_HOST_KEY, WARDEN_TLS_CERT and WARDEN_TLS_KEY when set (fleet-settings.ts).
+   */
+  readonly identity?: FleetIdentity;
 }
 
 export interface ProxyFleet {
@@ -54,15 +62,18 @@ export interface ProxyFleet {
   shutdown(graceMs: number): Promise<void>;
 }
 
-export async function startProxyFleet({ config, configDir, targets, controlPlane, paths }: ProxyFleetOptions): Promise<ProxyFleet> {
+export async function startProxyFleet({ config, configDir, targets, controlPlane, paths, identity: given }: ProxyFleetOptions): Promise<ProxyFleet> {
   const listeners: Listener[] = [];
   const close = async () => {
     await Promise.all(listeners.map((listener) => listener.close()));
     await controlPlane.settle();
   };
   try {
+    const identity = given ?? readFleetIdentity(process.env);
+    let shared: Promise<CertificatePair> | undefined;
+    const sharedCertificate = identity.tls && (() => (shared ??= writeSharedCertificate(identity.tls!, paths.tls)));
     const { host, port, tls: clientTls } = config.proxy.postgres;
-    const certificate = await proxyCertificate(config, configDir, paths.tls);
+    const certificate = await proxyCertificate(config, configDir, paths.tls, sharedCertificate);
     const postgres = await startPostgresProxy({
       host,
       port,
@@ -74,7 +85,7 @@ export async function startProxyFleet({ config, configDir, targets, controlPlane
 
     let ssh: ProxyFleet['ssh'];
     if (targets.ssh.size > 0) {
-      const hostKey = await loadOrCreateHostKey(paths.sshHostKey);
+      const hostKey = identity.sshHostKey ?? (await loadOrCreateHostKey(paths.sshHostKey));
       const gateway = await startSshGateway({ ...config.proxy.ssh, hostKey: hostKey.privateKey, controlPlane, targets: targets.ssh, recordingsDir: paths.recordings });
       listeners.push(gateway);
       ssh = { ...gateway, hostKey: hostKey.publicKey };
@@ -83,7 +94,7 @@ export async function startProxyFleet({ config, configDir, targets, controlPlane
     let kubernetes: ProxyFleet['kubernetes'];
     if (targets.kubernetes.size > 0) {
       // The API gateway always speaks TLS: kubectl sends its bearer token on every request.
-      const tls = certificate ?? (await loadOrCreateSelfSigned(paths.tls, selfSignedNames(config.proxy.kubernetes.host)));
+      const tls = certificate ?? (await (sharedCertificate?.() ?? loadOrCreateSelfSigned(paths.tls, selfSignedNames(config.proxy.kubernetes.host))));
       const gateway = await startKubernetesGateway({ ...config.proxy.kubernetes, tls, controlPlane, targets: targets.kubernetes });
       listeners.push(gateway);
       kubernetes = { ...gateway, certFile: tls.certFile };
@@ -109,7 +120,7 @@ export async function startProxyFleet({ config, configDir, targets, controlPlane
   }
 }
 
-async function proxyCertificate(config: WardenConfig, configDir: string, tlsDir: string): Promise<CertificatePair | undefined> {
+async function proxyCertificate(config: WardenConfig, configDir: string, tlsDir: string, shared: (() => Promise<CertificatePair>) | undefined): Promise<CertificatePair | undefined> {
   const { tls, host } = config.proxy.postgres;
   if (tls.mode === 'off') return undefined;
   if (tls.mode === 'files') {
@@ -117,7 +128,15 @@ async function proxyCertificate(config: WardenConfig, configDir: string, tlsDir:
     const key = await readConfigFile(resolve(configDir, tls.keyFile!), 'proxy.postgres.tls.keyFile');
     return { cert, key, certFile: resolve(configDir, tls.certFile!) };
   }
-  return loadOrCreateSelfSigned(tlsDir, selfSignedNames(host));
+  return shared ? shared() : loadOrCreateSelfSigned(tlsDir, selfSignedNames(host));
+}
+
+/** The given certificate (not its key) is written to the state directory, so clients have a file to trust, as with the self-signed one. */
+async function writeSharedCertificate(tls: { cert: string; key: string }, tlsDir: string): Promise<CertificatePair> {
+  const certFile = join(tlsDir, 'shared.crt');
+  await mkdir(tlsDir, { recursive: true, mode: 0o700 });
+  await writeFile(certFile, tls.cert, { mode: 0o644 });
+  return { ...tls, certFile };
 }
 
 function selfSignedNames(host: string): string[] {

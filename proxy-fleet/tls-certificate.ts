@@ -3,7 +3,7 @@
  * one created on first start and kept in the state directory (key mode 0600). Clients that
  * verify (sslmode=verify-full) pass the certificate file as their root.
  */
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
@@ -30,6 +30,28 @@ export async function loadOrCreateSelfSigned(dir: string, hostnames: readonly st
   await writeFile(keyFile, key, { mode: 0o600 });
   await writeFile(certFile, cert, { mode: 0o644 });
   return { cert, key, certFile };
+}
+
+/**
+ * What is wrong with a PEM certificate and key given as text (WARDEN_TLS_CERT, WARDEN_TLS_KEY),
+ * or undefined when the certificate parses, the key parses and the key is the certificate's.
+ * The reasons never quote the values.
+ */
+export function certificatePairProblem(cert: string, key: string): { readonly part: 'cert' | 'key'; readonly reason: string } | undefined {
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(cert);
+  } catch {
+    return { part: 'cert', reason: 'is not a PEM certificate (-----BEGIN CERTIFICATE-----)' };
+  }
+  let privateKey;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch {
+    return { part: 'key', reason: 'is not an unencrypted PEM private key (-----BEGIN PRIVATE KEY-----)' };
+  }
+  if (!certificate.checkPrivateKey(privateKey)) return { part: 'key', reason: 'is not the private key of the certificate in WARDEN_TLS_CERT' };
+  return undefined;
 }
 
 /** An RSA-2048 certificate for `hostnames` (DNS names and IP addresses), signed by its own key with SHA-256. */

@@ -7,6 +7,10 @@
  * task start: the execution role reads exactly those secrets, and the process needs no
  * Secrets Manager access of its own. The task role is the control plane's proxyRole, which
  * may invoke the proxy routes and nothing else.
+ *
+ * The gateway's identity comes the same way, so that every task serves the same SSH host key
+ * (WARDEN_SSH_HOST_KEY) and TLS certificate (WARDEN_TLS_CERT, WARDEN_TLS_KEY: the `cert` and
+ * `key` fields of one JSON secret) and clients that pin or trust it reach any task.
  */
 import { Duration, Validations } from 'aws-cdk-lib';
 import { SecurityGroup, SubnetType, type IVpc } from 'aws-cdk-lib/aws-ec2';
@@ -41,6 +45,8 @@ export interface ProxyTasksProps {
   readonly configYaml?: string;
   /** Environment variable → the secret whose value it receives. */
   readonly secrets: Readonly<Record<string, ISecret>>;
+  /** The identity every task shares: the SSH host key (OpenSSH private key text) and a JSON secret {"cert", "key"} (PEM). */
+  readonly identity: { readonly sshHostKey: ISecret; readonly tls: ISecret };
 }
 
 export const PROXY_CONTAINER = 'proxy';
@@ -76,7 +82,12 @@ export class ProxyTasks extends Construct {
         ...(props.configYaml ? { WARDEN_CONFIG_YAML: props.configYaml } : {}),
         ...Object.fromEntries(proxyPorts.map((port) => [port.env, String(port.containerPort)])),
       },
-      secrets: Object.fromEntries(Object.entries(props.secrets).map(([env, secret]) => [env, EcsSecret.fromSecretsManager(secret)])),
+      secrets: {
+        ...Object.fromEntries(Object.entries(props.secrets).map(([env, secret]) => [env, EcsSecret.fromSecretsManager(secret)])),
+        WARDEN_SSH_HOST_KEY: EcsSecret.fromSecretsManager(props.identity.sshHostKey),
+        WARDEN_TLS_CERT: EcsSecret.fromSecretsManager(props.identity.tls, 'cert'),
+        WARDEN_TLS_KEY: EcsSecret.fromSecretsManager(props.identity.tls, 'key'),
+      },
       portMappings: proxyPorts.map((port) => ({ containerPort: port.containerPort, protocol: Protocol.TCP })),
       linuxParameters: linux,
       user: 'node',

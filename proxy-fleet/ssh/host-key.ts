@@ -20,9 +20,23 @@ export async function loadOrCreateHostKey(path: string): Promise<GatewayHostKey>
     await writeFile(path, privateKey, { mode: 0o600, flag: 'wx' });
     await chmod(path, 0o600);
   }
+  try {
+    return hostKeyFromPrivateKey(privateKey);
+  } catch (error) {
+    throw new Error(`the SSH host key at ${path} ${(error as Error).message}; remove it to make a new one`);
+  }
+}
+
+/**
+ * A host key given as text (WARDEN_SSH_HOST_KEY), for a fleet whose tasks must all serve the same
+ * one. Throws "does not parse (…)" or "is not a private key" (never quoting the key) when unusable.
+ */
+export function hostKeyFromPrivateKey(privateKey: string): GatewayHostKey {
   const parsed = ssh2.utils.parseKey(privateKey);
-  if (parsed instanceof Error) throw new Error(`the SSH host key at ${path} does not parse (${parsed.message}); remove it to make a new one`);
-  const key = Array.isArray(parsed) ? parsed[0]! : parsed;
+  if (parsed instanceof Error) throw new Error(`does not parse (${parsed.message})`);
+  const key = Array.isArray(parsed) ? parsed[0] : parsed;
+  if (!key) throw new Error('does not parse (no key in it)');
+  if (!key.isPrivateKey()) throw new Error('is not a private key (it is a public key)');
   return { privateKey, publicKey: `${key.type} ${key.getPublicSSH().toString('base64')}` };
 }
 

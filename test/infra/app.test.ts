@@ -19,6 +19,7 @@ import { routes } from '../../functions/routes.js';
 import { buildApp } from '../../infra/app.js';
 import { anonymous, handlerAuthenticated } from '../../infra/constructs/control-plane-api.js';
 import { proxyPorts } from '../../infra/proxy-ports.js';
+import { IDENTITY_PLACEHOLDER } from '../../infra/stacks/proxy-fleet-stack.js';
 import { scheduledJobs } from '../../infra/schedules.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
@@ -144,7 +145,7 @@ describe('CDK app', () => {
       ];
       // CDK acknowledges some rules of its own CloudFormation validation; these are cdk-nag's.
       const found = [...acknowledgments(synthesized.app), ...acknowledgments(variant.app)].filter(({ id }) => id.startsWith('AwsSolutions-'));
-      assert.ok(found.length > 0);
+      assert.ok(found.length > 0, 'some rule is acknowledged');
       for (const { path, id, reason } of found) {
         assert.ok(
           known.some((pattern) => pattern.test(id)),
@@ -152,7 +153,7 @@ describe('CDK app', () => {
         );
         assert.ok(reason.length >= 80, `${path} ${id}: give the specific reason (${reason})`);
       }
-      assert.ok(found.some(({ id }) => id === 'AwsSolutions-EC23'));
+      assert.ok(found.some(({ id }) => id === 'AwsSolutions-EC23'), 'AwsSolutions-EC23 is acknowledged');
       assert.ok(!acknowledgments(synthesized.app).some(({ id }) => id === 'AwsSolutions-EC23'), 'the default NLB is not open to the internet');
     });
 
@@ -200,9 +201,10 @@ describe('CDK app', () => {
           for (const [id, group] of ofType(template, 'AWS::Logs::LogGroup')) assert.ok(group.Properties!.KmsKeyId, id);
         }
       }
-      // The secrets and log groups really exist: 3 secrets in the control plane, 2 target secrets in the variant.
+      // The secrets and log groups really exist: 3 secrets in the control plane; in the fleet the 2 identity secrets, and 2 target secrets in the variant.
       synthesized.controlPlane.resourceCountIs('AWS::SecretsManager::Secret', 3);
-      variant.proxyFleet.resourceCountIs('AWS::SecretsManager::Secret', 2);
+      synthesized.proxyFleet.resourceCountIs('AWS::SecretsManager::Secret', 2);
+      variant.proxyFleet.resourceCountIs('AWS::SecretsManager::Secret', 4);
       assert.ok(ofType(synthesized.controlPlane, 'AWS::Logs::LogGroup').length > routes.length / 2);
     });
 
@@ -275,7 +277,7 @@ describe('CDK app', () => {
         const policies = ofType(controlPlane, 'AWS::IAM::Policy').filter(([, policy]) => mentions(policy.Properties!.Roles, roleId));
         assert.equal(policies.length, 1);
         const statements = statementsOf(policies[0]![1]);
-        assert.ok(statements.every((statement) => asArray(statement.Action).join() === 'execute-api:Invoke'));
+        assert.ok(statements.every((statement) => asArray(statement.Action).join() === 'execute-api:Invoke'), 'the task role may only invoke');
         const apiId = ofType(controlPlane, 'AWS::ApiGatewayV2::Api')[0]![0];
         const invoked = statements.map((statement) => {
           const parts = (statement.Resource as { 'Fn::Join': [string, unknown[]] })['Fn::Join'][1];
@@ -322,14 +324,48 @@ describe('CDK app', () => {
         },
       });
       const container = taskDefinition.Properties!.ContainerDefinitions[0];
-      assert.deepEqual(container.Secrets.map((secret: { Name: string }) => secret.Name).sort(), ['OPS_SSH_KEY', 'ORDERS_DB_PASSWORD']);
-      assert.ok(!JSON.stringify(container.Environment).match(/PASSWORD|KEY/));
+      assert.deepEqual(container.Secrets.map((secret: { Name: string }) => secret.Name).sort(), ['OPS_SSH_KEY', 'ORDERS_DB_PASSWORD', 'WARDEN_SSH_HOST_KEY', 'WARDEN_TLS_CERT', 'WARDEN_TLS_KEY']);
+      assert.ok(!JSON.stringify(container.Environment).match(/PASSWORD|KEY|CERT/), 'no secret in the plain environment');
       const environment = Object.fromEntries(container.Environment.map(({ Name, Value }: { Name: string; Value: unknown }) => [Name, Value]));
       assert.equal(environment.WARDEN_PROXY_AUTH, 'iam', 'the proxy signs its calls with the task role');
       assert.equal(environment.WARDEN_STATE_DIR, '/tmp/warden');
       assert.ok(Number(environment.WARDEN_DRAIN_SECONDS) < container.StopTimeout, 'sessions drain before ECS stops the task');
       assert.equal(container.User, 'node');
       assert.deepEqual(container.LinuxParameters.Capabilities, { Drop: ['ALL'] });
+    });
+
+    it('gives every task the same SSH host key and TLS certificate, from two secrets under the fleet key that fail the task until put', () => {
+      for (const { proxyFleet } of [synthesized, variant]) {
+        const taskDefinition = ofType(proxyFleet, 'AWS::ECS::TaskDefinition')[0]![1];
+        const container = taskDefinition.Properties!.ContainerDefinitions[0];
+        const secrets: Record<string, unknown> = Object.fromEntries(container.Secrets.map(({ Name, ValueFrom }: { Name: string; ValueFrom: unknown }) => [Name, ValueFrom]));
+        const fromSecret = (variable: string, logicalId: string, field = '') => mentions(secrets[variable], logicalId) && JSON.stringify(secrets[variable]).includes(field);
+        const names = container.Environment.map(({ Name }: { Name: string }) => Name);
+        for (const variable of ['WARDEN_SSH_HOST_KEY', 'WARDEN_TLS_CERT', 'WARDEN_TLS_KEY']) {
+          assert.ok(secrets[variable], `${variable} is injected from Secrets Manager`);
+          assert.ok(!names.includes(variable), `${variable} is not a plain environment variable`);
+        }
+        const hostKeyId = logicalIdOf(proxyFleet, 'AWS::SecretsManager::Secret', { Description: Match.stringLikeRegexp('WARDEN_SSH_HOST_KEY') });
+        const tlsId = logicalIdOf(proxyFleet, 'AWS::SecretsManager::Secret', { Description: Match.stringLikeRegexp('WARDEN_TLS_CERT') });
+        assert.ok(fromSecret('WARDEN_SSH_HOST_KEY', hostKeyId), 'WARDEN_SSH_HOST_KEY comes from the host key secret');
+        // ECS's JSON-key syntax: <secret ARN>:<key>::
+        assert.ok(fromSecret('WARDEN_TLS_CERT', tlsId, ':cert::'), 'WARDEN_TLS_CERT is the cert field of the TLS secret');
+        assert.ok(fromSecret('WARDEN_TLS_KEY', tlsId, ':key::'), 'WARDEN_TLS_KEY is the key field of the TLS secret');
+        const dataKeyId = ofType(proxyFleet, 'AWS::KMS::Key').map(([id]) => id);
+        for (const id of [hostKeyId, tlsId]) {
+          const secret = resourcesOf(proxyFleet)[id]!;
+          assert.ok(dataKeyId.some((key) => mentions(secret.Properties!.KmsKeyId, key)), `${id} is encrypted with the fleet's key`);
+          assert.equal((secret as { DeletionPolicy?: string }).DeletionPolicy, 'Retain', id);
+        }
+        // Until the operator puts them, the values parse as no key, so a task stops naming the variable.
+        const generated = (id: string) => resourcesOf(proxyFleet)[id]!.Properties!.GenerateSecretString;
+        assert.ok(generated(hostKeyId), 'the host key secret is generated');
+        assert.deepEqual(JSON.parse(generated(tlsId).SecretStringTemplate), { cert: IDENTITY_PLACEHOLDER });
+        assert.equal(generated(tlsId).GenerateStringKey, 'key');
+        const outputs = proxyFleet.toJSON().Outputs as Record<string, { Value: unknown }>;
+        assert.ok(mentions(outputs.SshHostKeySecret?.Value, hostKeyId), 'the SshHostKeySecret output names the secret');
+        assert.ok(mentions(outputs.TlsCertificateSecret?.Value, tlsId), 'the TlsCertificateSecret output names the secret');
+      }
     });
 
     it('lets only the functions that need them read the Slack secrets and the digest key', () => {
@@ -376,7 +412,7 @@ describe('CDK app', () => {
       const expected = [...new Set(routes.map((route) => `functions/${route.entry}`)), ...scheduledJobs(60).map((job) => job.entry)].sort();
       const described = ofType(controlPlane, 'AWS::Lambda::Function').map(([, fn]) => (fn.Properties!.Description as string).replace(/^Warden /, ''));
       assert.deepEqual(described.sort(), expected);
-      assert.ok(expected.includes('functions/export-scheduled.ts'));
+      assert.ok(expected.includes('functions/export-scheduled.ts'), 'the export job has a function');
     });
 
     it('runs every Lambda on nodejs22.x and arm64 with the Powertools settings, without X-Ray', () => {
@@ -436,9 +472,9 @@ describe('CDK app', () => {
     it('logs API access without headers, and throttles the stage', () => {
       const stage = ofType(synthesized.controlPlane, 'AWS::ApiGatewayV2::Stage')[0]![1].Properties!;
       assert.equal(stage.StageName, '$default');
-      assert.ok(stage.AccessLogSettings.DestinationArn);
+      assert.ok(stage.AccessLogSettings.DestinationArn, 'the stage logs access');
       assert.doesNotMatch(stage.AccessLogSettings.Format, /header|authorization/i);
-      assert.ok(stage.DefaultRouteSettings.ThrottlingRateLimit > 0);
+      assert.ok(stage.DefaultRouteSettings.ThrottlingRateLimit > 0, 'the stage throttles');
     });
 
     it('runs the integrator, the checkpointer and the evidence export on EventBridge schedules', () => {

@@ -5,7 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError } from '../../core/config.js';
+import ssh2 from 'ssh2';
 import { readFleetSettings } from '../../proxy-fleet/fleet-settings.js';
+import { selfSignedCertificate } from '../../proxy-fleet/tls-certificate.js';
+import { IDENTITY_PLACEHOLDER } from '../../infra/stacks/proxy-fleet-stack.js';
 
 const URL_ONLY = { WARDEN_CONTROL_PLANE_URL: 'https://abc123.execute-api.eu-west-1.amazonaws.com/', WARDEN_PROXY_KEY: 'k' };
 
@@ -79,5 +82,51 @@ describe('readFleetSettings', () => {
       [{ ...URL_ONLY, WARDEN_CONFIG_YAML: 'connections: { Bad: {} }' }, /WARDEN_CONFIG_YAML is not a valid Warden configuration/],
     ];
     for (const [env, message] of cases) await assert.rejects(readFleetSettings(env), (error: unknown) => error instanceof ConfigError && message.test(error.message), JSON.stringify(env));
+  });
+
+  describe('the identity every task shares', () => {
+    let hostKey: string;
+    let hostPublicKey: string;
+    let tls: { cert: string; key: string };
+    let other: { cert: string; key: string };
+
+    before(() => {
+      let pair: ReturnType<typeof ssh2.utils.generateKeyPairSync>;
+      do pair = ssh2.utils.generateKeyPairSync('ed25519');
+      while (ssh2.utils.parseKey(pair.private) instanceof Error);
+      hostKey = pair.private;
+      hostPublicKey = pair.public;
+      tls = selfSignedCertificate(['warden.example.com']);
+      other = selfSignedCertificate(['other.example.com']);
+    });
+
+    it('takes WARDEN_SSH_HOST_KEY, WARDEN_TLS_CERT and WARDEN_TLS_KEY, and none when unset', async () => {
+      const { identity } = await readFleetSettings({ ...URL_ONLY, WARDEN_SSH_HOST_KEY: hostKey, WARDEN_TLS_CERT: tls.cert, WARDEN_TLS_KEY: tls.key });
+      assert.equal(identity.sshHostKey?.privateKey, hostKey);
+      assert.equal(identity.sshHostKey?.publicKey, hostPublicKey.split(' ').slice(0, 2).join(' '));
+      assert.deepEqual(identity.tls, tls);
+      assert.deepEqual((await readFleetSettings(URL_ONLY)).identity, {});
+    });
+
+    it('refuses a host key that does not parse, or a certificate and key that do not match, naming the variable and never quoting the value', async () => {
+      const cases: [env: NodeJS.ProcessEnv, message: RegExp, value?: string][] = [
+        // What the stack's secret holds until the operator puts the key: 32 generated characters.
+        [{ WARDEN_SSH_HOST_KEY: 'Zq8rT2vK9mX4nB7cL1pW6yH3jF5dS0aG' }, /^WARDEN_SSH_HOST_KEY does not parse .*OpenSSH private key \(ssh-keygen/, 'Zq8rT2vK9mX4nB7cL1pW6yH3jF5dS0aG'],
+        [{ WARDEN_SSH_HOST_KEY: hostKey.slice(0, 200) }, /^WARDEN_SSH_HOST_KEY does not parse/],
+        [{ WARDEN_SSH_HOST_KEY: hostPublicKey }, /^WARDEN_SSH_HOST_KEY is not a private key/],
+        [{ WARDEN_TLS_CERT: IDENTITY_PLACEHOLDER, WARDEN_TLS_KEY: 'Zq8rT2vK9mX4nB7cL1pW6yH3jF5dS0aG' }, /^WARDEN_TLS_CERT is not a PEM certificate/, 'Zq8rT2vK9mX4nB7cL1pW6yH3jF5dS0aG'],
+        [{ WARDEN_TLS_CERT: tls.cert, WARDEN_TLS_KEY: 'Zq8rT2vK9mX4nB7cL1pW6yH3jF5dS0aG' }, /^WARDEN_TLS_KEY is not an unencrypted PEM private key/, 'Zq8rT2vK9mX4nB7cL1pW6yH3jF5dS0aG'],
+        [{ WARDEN_TLS_CERT: tls.cert, WARDEN_TLS_KEY: other.key }, /^WARDEN_TLS_KEY is not the private key of the certificate in WARDEN_TLS_CERT/, other.key.split('\n')[1]],
+        [{ WARDEN_TLS_CERT: tls.cert }, /^WARDEN_TLS_CERT is set but WARDEN_TLS_KEY is not/],
+        [{ WARDEN_TLS_KEY: tls.key }, /^WARDEN_TLS_KEY is set but WARDEN_TLS_CERT is not/],
+      ];
+      for (const [variables, message, value] of cases) {
+        await assert.rejects(
+          readFleetSettings({ ...URL_ONLY, ...variables }),
+          (error: unknown) => error instanceof ConfigError && message.test(error.message) && (value === undefined || !error.message.includes(value)) && !error.message.includes('PRIVATE KEY-----\n'),
+          Object.keys(variables).join(', '),
+        );
+      }
+    });
   });
 });

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
+import ssh2 from 'ssh2';
 import { stringify } from 'yaml';
 import { wardenConfigSchema } from '../../core/config.js';
 import type { LedgerEntry } from '../../core/ledger/entry.js';
@@ -188,5 +189,41 @@ describe('proxy-fleet/main.ts', () => {
     const end = entries.find((entry) => entry.type === 'session.end' && entry.session === command.session);
     assert.match(String(end?.data.reason), /the gateway is shutting down/);
     assert.ok(fleet.lines.some((line) => line.includes('"event":"stopped"')));
+  });
+});
+
+describe('proxy-fleet/main.ts with the identity from the environment', () => {
+  it('two processes with the same WARDEN_SSH_HOST_KEY report the same host key, and a malformed one stops the start naming the variable', { timeout: 60_000 }, async () => {
+    let pair: { private: string; public: string };
+    do pair = ssh2.utils.generateKeyPairSync('ed25519');
+    while (ssh2.utils.parseKey(pair.private) instanceof Error);
+    const config = JSON.stringify({ connections: { web: { kind: 'ssh', host: '127.0.0.1', user: 'deploy', privateKeyEnv: 'WEB_KEY', hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl' } } });
+    const stateDir = await mkdtemp(join(tmpdir(), 'warden-fleet-identity-main-'));
+    const env = (task: string): NodeJS.ProcessEnv => ({
+      WARDEN_CONFIG_YAML: config,
+      WARDEN_CONTROL_PLANE_URL: 'http://127.0.0.1:9',
+      WARDEN_PROXY_KEY: PROXY_KEY,
+      WARDEN_LISTEN_HOST: '127.0.0.1',
+      WARDEN_POSTGRES_PORT: '0',
+      WARDEN_SSH_PORT: '0',
+      WARDEN_STATE_DIR: join(stateDir, task),
+      WEB_KEY: pair.private,
+      WARDEN_SSH_HOST_KEY: pair.private,
+    });
+    try {
+      const fleets = [await startFleet(env('a')), await startFleet(env('b'))];
+      try {
+        const reported = fleets.map((fleet) => (JSON.parse(fleet.lines.find((line) => line.includes('"event":"started"'))!) as { ssh: { hostKey: string } }).ssh.hostKey);
+        assert.deepEqual(reported, [pair.public.split(' ').slice(0, 2).join(' '), pair.public.split(' ').slice(0, 2).join(' ')]);
+        for (const fleet of fleets) assert.ok(!fleet.lines.join('\n').includes('PRIVATE KEY'), 'the key is never logged');
+      } finally {
+        for (const fleet of fleets) fleet.child.kill('SIGTERM');
+        await Promise.all(fleets.map((fleet) => once(fleet.child, 'exit')));
+      }
+      const junk = 'Zq8rT2vK9mX4nB7cL1pW6yH3jF5dS0aG';
+      await assert.rejects(startFleet({ ...env('c'), WARDEN_SSH_HOST_KEY: junk }), (error: Error) => /exited with 2:\nwarden proxy fleet: WARDEN_SSH_HOST_KEY does not parse/.test(error.message) && !error.message.includes(junk));
+    } finally {
+      await rm(stateDir, { recursive: true, force: true });
+    }
   });
 });
