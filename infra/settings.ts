@@ -2,8 +2,12 @@
  * The deployment's context parameters (cdk.json holds the defaults; `-c key=value` overrides
  * them), checked once so that a typo fails the synth with the parameter's name.
  */
+import { createHash } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { Node } from 'constructs';
 import { z } from 'zod';
+import { parseConfigText } from '../core/config.js';
 
 /** `-c` values arrive as strings: numbers, lists and maps are parsed from them. */
 const fromCli = <T extends z.ZodType>(schema: T) =>
@@ -48,7 +52,10 @@ const contextParameters = z.strictObject({
   /** Who may open connections to the NLB. Unset: the proxy VPC's own range (internal NLB only). */
   clientCidrs: fromCli(z.array(cidr).min(1)).optional(),
   logLevel: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']),
-  /** A warden.yaml (relative to the repository) with the connections the proxy fleet serves, read at synth. */
+  /**
+   * A warden.yaml (relative to the repository), checked at synth: each function ships it (and its
+   * policy.file) in its bundle, and the proxy fleet gets its text (readConfigFile).
+   */
   configFile: z.string().min(1).optional(),
 });
 
@@ -68,4 +75,31 @@ export function readSettings(node: Node): Settings {
     throw new Error(`invalid CDK context (cdk.json or -c): ${problems.join('; ')}`);
   }
   return parsed.data;
+}
+
+/** The configFile as the deployment ships it, read and checked once at synth. */
+export interface DeployedConfig {
+  /** The warden.yaml, absolute. */
+  readonly file: string;
+  readonly text: string;
+  /** The Cedar file its policy.file names (relative to the config), absolute; unset: the shipped default set. */
+  readonly policyFile?: string;
+  /** SHA-256 of the config's and the policy file's contents. */
+  readonly digest: string;
+}
+
+/** Reads `file` and checks it as the functions will (parseConfigText): a bad config, or a policy.file that is not there, fails the synth naming the file. */
+export function readConfigFile(file: string): DeployedConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new Error(`configFile: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'}); fix the path (relative to the repository)`, { cause: error });
+  }
+  const config = parseConfigText(text, `configFile ${file}`);
+  const digest = createHash('sha256').update(text);
+  if (config.policy.file === undefined) return { file, text, digest: digest.digest('hex') };
+  const policyFile = resolve(dirname(file), config.policy.file);
+  if (!statSync(policyFile, { throwIfNoEntry: false })?.isFile()) throw new Error(`configFile ${file}: policy.file ${policyFile} is missing or not a file; fix the path (relative to the config file)`);
+  return { file, text, policyFile, digest: digest.update('\0').update(readFileSync(policyFile)).digest('hex') };
 }

@@ -4,8 +4,11 @@
  *
  *   AWS_REGION                         set by Lambda; the region of the store, KMS and secrets
  *   WARDEN_TABLE_PREFIX                required
- *   WARDEN_CONFIG_YAML                 warden.yaml's text (connections, masking, approvals…), as
- *                                      the proxy fleet reads it; unset: every default applies
+ *   WARDEN_CONFIG_FILE                 warden.yaml (connections, masking, approvals…), a file in the
+ *                                      bundle: infra ships it there, as Lambda caps the environment at 4 KB
+ *   WARDEN_CONFIG_YAML                 or its text, as the proxy fleet reads it (not both); neither: every default applies
+ *   WARDEN_POLICY_FILE                 the Cedar policy file, in place of the config's policy.file
+ *                                      (relative to the config); neither: the shipped default set
  *   WARDEN_TOKEN_KEY_ID, WARDEN_TOKEN_ISSUER     the KMS RSA key of RS256 Warden tokens, and their `iss`
  *   WARDEN_TOKEN_AUDIENCE              an `aud` every token also carries: the one the API's JWT authorizer requires
  *   WARDEN_LOG_KEY_ID                  the KMS Ed25519 key of checkpoints and manifests
@@ -14,14 +17,16 @@
  *   WARDEN_EVIDENCE_BUCKET, WARDEN_EVIDENCE_PREFIX, WARDEN_EVIDENCE_RETENTION_DAYS   scheduled bundles
  *   WARDEN_IDP_ISSUER, WARDEN_IDP_AUDIENCE       the identity provider POST /v1/token exchanges for
  *
- * Each function gets only the keys and secrets infra/access.ts grants it; one it was not given
+ * Relative files are found in the bundle: under LAMBDA_TASK_ROOT (set by Lambda), else the
+ * current directory. Each function gets only the keys and secrets infra/access.ts grants it; one it was not given
  * fails, naming its variable, when a handler first uses it. The development issuer is always
  * off. AWS_ENDPOINT_URL_DYNAMODB, _KMS and _SECRETS_MANAGER (the SDK's own variables) point
  * the clients at local servers in tests.
  */
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
@@ -44,8 +49,11 @@ const arn = set.regex(/^arn:[a-z-]+:[a-z0-9-]+:/, 'is not an ARN');
 const environmentSchema = z
   .object({
     AWS_REGION: set,
+    LAMBDA_TASK_ROOT: set.optional(),
     WARDEN_TABLE_PREFIX: set,
+    WARDEN_CONFIG_FILE: set.optional(),
     WARDEN_CONFIG_YAML: set.optional(),
+    WARDEN_POLICY_FILE: set.optional(),
     WARDEN_TOKEN_KEY_ID: set.optional(),
     WARDEN_TOKEN_ISSUER: z.url('is not a URL').optional(),
     WARDEN_TOKEN_AUDIENCE: set.optional(),
@@ -68,6 +76,9 @@ const environmentSchema = z
     needs('WARDEN_EVIDENCE_BUCKET', 'WARDEN_EVIDENCE_RETENTION_DAYS');
     needs('WARDEN_IDP_ISSUER', 'WARDEN_IDP_AUDIENCE');
     needs('WARDEN_IDP_AUDIENCE', 'WARDEN_IDP_ISSUER');
+    if (env.WARDEN_CONFIG_FILE !== undefined && env.WARDEN_CONFIG_YAML !== undefined) {
+      context.addIssue({ code: 'custom', path: ['WARDEN_CONFIG_YAML'], message: 'is set, but so is WARDEN_CONFIG_FILE: set one of them' });
+    }
   });
 
 type LambdaEnvironment = z.infer<typeof environmentSchema>;
@@ -85,11 +96,11 @@ export function lambdaRuntime(env: NodeJS.ProcessEnv = process.env): Promise<Run
 
 export async function buildLambdaRuntime(processEnv: NodeJS.ProcessEnv): Promise<Runtime> {
   const env = readEnvironment(processEnv);
-  const config = lambdaConfig(env);
+  const { config, policyFile } = await lambdaConfig(env);
   const kms = new KMSClient({ region: env.AWS_REGION });
   const secrets = new SecretsManagerClient({ region: env.AWS_REGION });
   const [policy, tokenKey, logSigner, digestKey, slack] = await Promise.all([
-    loadPolicyFile(config.policy.file),
+    loadPolicyFile(policyFile),
     env.WARDEN_TOKEN_KEY_ID === undefined ? undefined : kmsTokenKey(kms, env.WARDEN_TOKEN_KEY_ID),
     env.WARDEN_LOG_KEY_ID === undefined ? undefined : kmsNoteSigner(kms, env.WARDEN_LOG_KEY_ID, config.ledger.origin),
     env.WARDEN_DIGEST_KEY_SECRET_ARN === undefined ? undefined : readSecret(secrets, env.WARDEN_DIGEST_KEY_SECRET_ARN).then((value) => Buffer.from(value, 'utf8')),
@@ -105,6 +116,7 @@ export async function buildLambdaRuntime(processEnv: NodeJS.ProcessEnv): Promise
       // Proxy routes check IAM (WARDEN_PROXY_ROLE_ARN) in Lambda; a key nobody holds keeps the local check closed.
       proxyKey: randomBytes(32).toString('base64url'),
       policy,
+      recordingsReadable: false,
       ...(slack ? { slack } : {}),
     })),
     get tokens() {
@@ -144,19 +156,49 @@ function readEnvironment(env: NodeJS.ProcessEnv): LambdaEnvironment {
   throw new LambdaEnvironmentError(`the control plane's Lambda environment is invalid: ${problems.join('; ')}`);
 }
 
-/** WARDEN_CONFIG_YAML, with what the deployment decides (tables, token issuer, IdP, evidence bucket) taken from its own variables. */
-function lambdaConfig(env: LambdaEnvironment): WardenConfig {
+/** warden.yaml's text, how errors name it, and the directory its policy.file is relative to. */
+interface ConfigSource {
+  readonly text: string | undefined;
+  readonly name: string;
+  readonly directory: string;
+}
+
+/** A file the function's variables name, found in the bundle when relative. */
+const inBundle = (env: LambdaEnvironment, file: string) => resolve(env.LAMBDA_TASK_ROOT ?? process.cwd(), file);
+
+async function readConfigSource(env: LambdaEnvironment): Promise<ConfigSource> {
+  if (env.WARDEN_CONFIG_FILE === undefined) return { text: env.WARDEN_CONFIG_YAML, name: 'WARDEN_CONFIG_YAML', directory: inBundle(env, '.') };
+  const file = inBundle(env, env.WARDEN_CONFIG_FILE);
+  try {
+    return { text: await readFile(file, 'utf8'), name: `WARDEN_CONFIG_FILE ${file}`, directory: dirname(file) };
+  } catch (error) {
+    throw new LambdaEnvironmentError(`WARDEN_CONFIG_FILE: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, { cause: error });
+  }
+}
+
+/**
+ * The configuration (WARDEN_CONFIG_FILE or WARDEN_CONFIG_YAML), with what the deployment decides
+ * (tables, token issuer, IdP, evidence bucket) taken from its own variables, and the policy file
+ * (undefined: the shipped default set).
+ */
+async function lambdaConfig(env: LambdaEnvironment): Promise<{ config: WardenConfig; policyFile: string | undefined }> {
+  const source = await readConfigSource(env);
   let config: WardenConfig;
   try {
-    config = parseConfigText(env.WARDEN_CONFIG_YAML, 'WARDEN_CONFIG_YAML');
+    config = parseConfigText(source.text, source.name);
   } catch (error) {
     if (error instanceof ConfigError) throw new LambdaEnvironmentError(error.message, { cause: error });
     throw error;
   }
   // Every token carries the deployment audience: a connection of that name would be unreachable (tokens.ts).
   if (env.WARDEN_TOKEN_AUDIENCE !== undefined && Object.hasOwn(config.connections, env.WARDEN_TOKEN_AUDIENCE)) {
-    throw new LambdaEnvironmentError(`WARDEN_TOKEN_AUDIENCE ${JSON.stringify(env.WARDEN_TOKEN_AUDIENCE)} is also the name of a connection in WARDEN_CONFIG_YAML; rename one of them`);
+    throw new LambdaEnvironmentError(`WARDEN_TOKEN_AUDIENCE ${JSON.stringify(env.WARDEN_TOKEN_AUDIENCE)} is also the name of a connection in ${source.name}; rename one of them`);
   }
+  const policy = config.policy.file && resolve(source.directory, config.policy.file);
+  return { config: deploymentConfig(config, env), policyFile: env.WARDEN_POLICY_FILE === undefined ? policy : inBundle(env, env.WARDEN_POLICY_FILE) };
+}
+
+function deploymentConfig(config: WardenConfig, env: LambdaEnvironment): WardenConfig {
   const idp = env.WARDEN_IDP_ISSUER !== undefined && env.WARDEN_IDP_AUDIENCE !== undefined ? { issuer: env.WARDEN_IDP_ISSUER, audience: env.WARDEN_IDP_AUDIENCE } : undefined;
   const configured = config.identity.issuers.filter((issuer) => issuer.issuer !== idp?.issuer);
   const matching = config.identity.issuers.find((issuer) => issuer.issuer === idp?.issuer);

@@ -17,12 +17,12 @@ import { DataKey } from '../constructs/data-key.js';
 import { LedgerTables } from '../constructs/ledger-tables.js';
 import { SigningKeys } from '../constructs/signing-keys.js';
 import type { ScheduledJob } from '../schedules.js';
-import type { Settings } from '../settings.js';
+import type { DeployedConfig, Settings } from '../settings.js';
 
 export interface ControlPlaneStackProps extends StackProps {
   readonly settings: Settings;
-  /** warden.yaml's text (the configFile context parameter), given to every function as WARDEN_CONFIG_YAML. */
-  readonly configYaml?: string | undefined;
+  /** The configFile context parameter, read and checked: every function ships it in its bundle. */
+  readonly config?: DeployedConfig | undefined;
   readonly evidence: EvidenceDestination;
   readonly jobs: readonly ScheduledJob[];
 }
@@ -45,7 +45,7 @@ export class ControlPlaneStack extends Stack {
     const signingKeys = new SigningKeys(this, 'SigningKeys');
     const resources: ControlPlaneResources = {
       settings,
-      configYaml: props.configYaml,
+      config: props.config,
       tokenIssuer: this.api.tokenIssuer,
       proxyRoleArn: this.api.proxyRole.roleArn,
       dataKey,

@@ -4,9 +4,11 @@
  * the SDK finds all three through its own AWS_ENDPOINT_URL_* variables.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { execSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import type { Handler, ScheduledEvent } from 'aws-lambda';
 import { SYSTEM_SESSION } from '../../core/ledger/entry.js';
@@ -15,6 +17,8 @@ import { createDynamoClient, startDynalite, type EmbeddedDynalite } from '../../
 import { LambdaEnvironmentError, buildLambdaRuntime } from '../../functions/lib/lambda-runtime.js';
 import { getRuntime } from '../../functions/lib/runtime.js';
 import { ensureTables } from '../../functions/lib/table-setup.js';
+import { BUNDLED_CONFIG_FILE, BUNDLED_POLICY_FILE, bundling } from '../../infra/constructs/control-plane-function.js';
+import { readConfigFile } from '../../infra/settings.js';
 import type { AwsJsonServer } from '../helpers/aws-json-server.js';
 import { startLocalKms, type LocalKms } from '../helpers/local-kms.js';
 import { startLocalSecretsManager } from '../helpers/local-secrets-manager.js';
@@ -23,6 +27,8 @@ import { httpEvent, invoke, lambdaContext } from './lambda-invocation.js';
 const ROLE = 'arn:aws:iam::123456789012:role/warden-proxy-task';
 const DIGEST_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:warden-digest-AbCdEf';
 const PREFIX = 'warden-lambda-test';
+const repo = fileURLToPath(new URL('../..', import.meta.url));
+const CUSTOM_POLICY = '@id("custom-select-only")\npermit (principal, action == Warden::Action::"sql:select", resource);\n';
 
 describe('the control plane in Lambda', () => {
   let store: EmbeddedDynalite;
@@ -94,6 +100,49 @@ describe('the control plane in Lambda', () => {
     const { WARDEN_TOKEN_ISSUER: __, ...withoutIssuer } = env;
     await assert.rejects(buildLambdaRuntime(withoutIssuer), /WARDEN_TOKEN_ISSUER is not set, but WARDEN_TOKEN_KEY_ID is/);
     await assert.rejects(buildLambdaRuntime({ ...env, WARDEN_CONFIG_YAML: 'ledger: [' }), /WARDEN_CONFIG_YAML is not valid YAML/);
+  });
+
+  describe('with the configFile in the bundle', () => {
+    let configDir: string;
+    let bundle: string;
+    let fromFile: Record<string, string>;
+
+    before(async () => {
+      // The config and its policy file, copied into a bundle directory by the functions' own afterBundling commands.
+      configDir = join(temp, 'config');
+      bundle = join(temp, 'bundle');
+      await mkdir(join(configDir, 'policies'), { recursive: true });
+      await mkdir(bundle);
+      await writeFile(join(configDir, 'warden.yaml'), 'ledger:\n  origin: bundled.example/ledger\npolicy:\n  file: policies/custom.cedar\n');
+      await writeFile(join(configDir, 'policies', 'custom.cedar'), CUSTOM_POLICY);
+      for (const command of bundling(readConfigFile(join(configDir, 'warden.yaml'))).commandHooks!.afterBundling(repo, bundle)) execSync(command);
+      const { WARDEN_CONFIG_YAML: _, ...withoutYaml } = env;
+      fromFile = withoutYaml;
+    });
+
+    it('reads warden.yaml and the policy file beside the bundle, as infra names them', async () => {
+      const runtime = await buildLambdaRuntime({ ...fromFile, LAMBDA_TASK_ROOT: bundle, WARDEN_CONFIG_FILE: BUNDLED_CONFIG_FILE, WARDEN_POLICY_FILE: BUNDLED_POLICY_FILE });
+      assert.equal(runtime.config.ledger.origin, 'bundled.example/ledger');
+      assert.equal(runtime.config.store.tablePrefix, PREFIX, 'the deployment still decides the tables');
+      assert.deepEqual(runtime.policy.policyIds, ['custom-select-only']);
+    });
+
+    it("finds the config's policy.file relative to the config without WARDEN_POLICY_FILE, else the default set", async () => {
+      const relative = await buildLambdaRuntime({ ...fromFile, WARDEN_CONFIG_FILE: join(configDir, 'warden.yaml') });
+      assert.deepEqual(relative.policy.policyIds, ['custom-select-only']);
+      const inline = await buildLambdaRuntime(env);
+      assert.ok(inline.policy.policyIds.includes('no-schema-changes'), 'WARDEN_CONFIG_YAML without policy.file: the shipped default set');
+    });
+
+    it('names the file it cannot read or parse, and refuses both a file and inline text', async () => {
+      await assert.rejects(
+        buildLambdaRuntime({ ...fromFile, LAMBDA_TASK_ROOT: temp, WARDEN_CONFIG_FILE: BUNDLED_CONFIG_FILE }),
+        (error: Error) => error instanceof LambdaEnvironmentError && error.message.startsWith(`WARDEN_CONFIG_FILE: cannot read ${join(temp, BUNDLED_CONFIG_FILE)} (ENOENT)`),
+      );
+      await writeFile(join(temp, 'broken.yaml'), 'ledger: [');
+      await assert.rejects(buildLambdaRuntime({ ...fromFile, LAMBDA_TASK_ROOT: temp, WARDEN_CONFIG_FILE: 'broken.yaml' }), new RegExp(`WARDEN_CONFIG_FILE ${join(temp, 'broken.yaml')} is not valid YAML`));
+      await assert.rejects(buildLambdaRuntime({ ...env, LAMBDA_TASK_ROOT: bundle, WARDEN_CONFIG_FILE: BUNDLED_CONFIG_FILE }), /WARDEN_CONFIG_YAML is set, but so is WARDEN_CONFIG_FILE/);
+    });
   });
 
   it('fails on use, naming the variable, when a function was not given a key', async () => {
