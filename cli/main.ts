@@ -41,6 +41,7 @@ program
     const configFlag = loaded.path ? ` --config ${loaded.path}` : '';
     console.log(`warden ready: control plane ${running.controlPlaneUrl}, PostgreSQL proxy ${host}:${port}${running.ssh ? `, SSH gateway ${running.ssh.host}:${running.ssh.port}` : ''}${running.kubernetes ? `, Kubernetes API gateway https://${running.kubernetes.host}:${running.kubernetes.port}` : ''}`);
     console.log(`connections: ${running.connections.join(', ') || '(none)'}`);
+    console.log(`web console: ${running.controlPlaneUrl}/console (sign in with a token from: npx warden${configFlag} token --as NAME --groups auditors)`);
     console.log(`log public key: ${running.logPublicKey}; checkpoints in ${running.evidenceDir}/checkpoints`);
     if (running.certificateFile) console.log(`TLS certificate: ${running.certificateFile} (clients that verify: sslmode=verify-full sslrootcert=<that file>)`);
     console.log('connect with:');

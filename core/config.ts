@@ -261,6 +261,26 @@ export const wardenConfigSchema = z.strictObject({
       maxSeconds: z.number().int().min(60).max(7 * 86_400).default(8 * 3600),
     })
     .prefault({}),
+  console: z
+    .strictObject({
+      /** Groups that may read sessions, recordings and the ledger's status in the console (GET /v1/sessions…, /v1/ledger/status). */
+      readers: z.array(z.string().min(1)).default(['auditors']),
+      /** Groups the console offers approving to; each approval still checks its own approver groups. */
+      approvers: z.array(z.string().min(1)).default(['approvers']),
+      /**
+       * Sign-in to the console with OpenID Connect (authorization code + PKCE, as a public client).
+       * The issuer must be one of identity.issuers, and clientId that issuer's `audience` or
+       * `deviceClientId`, so the ID token it issues is one POST /v1/token accepts.
+       */
+      oidc: z
+        .strictObject({
+          issuer: z.url(),
+          clientId: z.string().min(1),
+          scope: z.string().min(1).default('openid groups'),
+        })
+        .optional(),
+    })
+    .prefault({}),
   evidence: z.strictObject({ export: evidenceExportSchema }).prefault({}),
   policy: z
     .strictObject({

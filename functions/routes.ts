@@ -33,4 +33,12 @@ export const routes: readonly Route[] = [
   { method: 'GET', path: '/.well-known/openid-configuration', entry: 'well-known.ts', audience: 'public', load: () => import('./well-known.js') },
   { method: 'GET', path: '/.well-known/jwks.json', entry: 'well-known.ts', audience: 'public', load: () => import('./well-known.js') },
   { method: 'POST', path: '/v1/results', entry: 'results.ts', audience: 'proxy', load: () => import('./results.js') },
+  { method: 'GET', path: '/v1/sessions', entry: 'sessions-read.ts', audience: 'public', load: () => import('./sessions-read.js') },
+  { method: 'GET', path: '/v1/sessions/{id}', entry: 'sessions-read.ts', audience: 'public', load: () => import('./sessions-read.js') },
+  { method: 'GET', path: '/v1/sessions/{id}/recordings/{commandId}', entry: 'sessions-recording.ts', audience: 'public', load: () => import('./sessions-recording.js') },
+  { method: 'GET', path: '/v1/ledger/status', entry: 'ledger-status.ts', audience: 'public', load: () => import('./ledger-status.js') },
+  { method: 'GET', path: '/v1/console/whoami', entry: 'console-whoami.ts', audience: 'public', load: () => import('./console-whoami.js') },
+  { method: 'GET', path: '/console', entry: 'console.ts', audience: 'public', load: () => import('./console.js') },
+  { method: 'GET', path: '/console/{path+}', entry: 'console.ts', audience: 'public', load: () => import('./console.js') },
+  { method: 'GET', path: '/v1/console/config', entry: 'console.ts', audience: 'public', load: () => import('./console.js') },
 ];

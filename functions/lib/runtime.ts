@@ -61,6 +61,8 @@ export interface EvidenceStores {
   readonly bundles: BundleTarget;
   /** A recording an entry names; undefined when it is gone. */
   readonly readRecording: (path: string) => Promise<Buffer | undefined>;
+  /** False where the recordings stay with the proxy task (Lambda): readRecording finds none there. */
+  readonly recordingsReadable: boolean;
 }
 
 /** Files in the state directory. Private keys are created with mode 0600. */
@@ -105,6 +107,8 @@ export interface RuntimeOptions {
    * leaves a KMS (issue 11) implements the same interface and is passed here.
    */
   readonly logSigner?: Ed25519NoteSigner;
+  /** False where the proxy's recordings directory is not on this machine (Lambda); default true. */
+  readonly recordingsReadable?: boolean;
 }
 
 /** The runtime's keys: files in the state directory locally, KMS and Secrets Manager in Lambda (lambda-runtime.ts). */
@@ -144,6 +148,7 @@ export function buildRuntimeWithoutKeys(options: Omit<RuntimeOptions, 'logSigner
       checkpoints: new DirectorySink(paths.evidence),
       bundles: configuredBundleTarget(config.evidence.export, paths.evidenceBundles),
       readRecording: recordingsIn(paths.recordings),
+      recordingsReadable: options.recordingsReadable ?? true,
     },
     now,
   };

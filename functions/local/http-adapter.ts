@@ -61,10 +61,17 @@ function match(method: string, path: string): { route: Route; parameters: Record
   const parts = path.split('/');
   for (const route of routes) {
     const pattern = route.path.split('/');
-    if (route.method !== method || pattern.length !== parts.length) continue;
+    // A greedy last parameter ({name+}, as API Gateway has it) takes the rest of the path, one segment or more.
+    const greedy = pattern.at(-1)?.endsWith('+}') === true;
+    if (route.method !== method || (greedy ? parts.length < pattern.length : pattern.length !== parts.length)) continue;
     const parameters: Record<string, string> = {};
     const ok = pattern.every((segment, i) => {
       const part = parts[i]!;
+      if (greedy && i === pattern.length - 1) {
+        const rest = parts.slice(i).join('/');
+        parameters[segment.slice(1, -2)] = decodeURIComponent(rest);
+        return rest.length > 0;
+      }
       if (segment.startsWith('{') && segment.endsWith('}')) {
         parameters[segment.slice(1, -1)] = decodeURIComponent(part);
         return part.length > 0;

@@ -32,6 +32,9 @@ export const handlerAuthenticated: ReadonlyMap<string, string> = new Map([
 export const anonymous: ReadonlyMap<string, string> = new Map([
   ['/.well-known/openid-configuration', "The token issuer's discovery document: the JWT authorizer reads it to find the key set, so it cannot be behind that authorizer. It holds public metadata only."],
   ['/.well-known/jwks.json', 'The public keys of Warden tokens (RFC 7517), which the JWT authorizer fetches to verify them: public by design.'],
+  ['/console', "The web console's page: a browser loads it before anyone signs in. It holds code only; its data comes from the JWT-authorized routes."],
+  ['/console/{path+}', "The web console's script, style sheet and sign-in callback page: code only, loaded before sign-in."],
+  ['/v1/console/config', 'How the console signs people in (the OpenID issuer and client id): public metadata the sign-in page needs before it has a token.'],
 ]);
 
 /** Why a public route has no authorizer, when it has none. */

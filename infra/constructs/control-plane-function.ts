@@ -7,7 +7,7 @@
  * while adding a data store outside the audit boundary. Powertools' structured logs carry the
  * request id instead.
  */
-import { join, posix } from 'node:path';
+import { isAbsolute, join, posix, relative } from 'node:path';
 import { Duration, Validations } from 'aws-cdk-lib';
 import { PolicyStatement, Role, ServicePrincipal, type IManagedPolicy } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
@@ -16,7 +16,7 @@ import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { tableActions, type FunctionAccess } from '../access.js';
 import { repositoryRoot } from '../repository.js';
-import type { Settings } from '../settings.js';
+import type { DeployedConfig, Settings } from '../settings.js';
 import type { ControlPlaneSecrets } from './control-plane-secrets.js';
 import type { DataKey } from './data-key.js';
 import type { LedgerTables } from './ledger-tables.js';
@@ -32,8 +32,8 @@ export interface EvidenceDestination {
 
 export interface ControlPlaneResources {
   readonly settings: Settings;
-  /** warden.yaml's text; unset, the functions run on every default. */
-  readonly configYaml: string | undefined;
+  /** The configFile, shipped in every bundle; unset, the functions run on every default. */
+  readonly config: DeployedConfig | undefined;
   /** The `iss` of Warden tokens, as the JWT authorizer expects it. */
   readonly tokenIssuer: string;
   /** The proxy fleet's task role: proxy routes accept only its sessions. */
@@ -57,8 +57,30 @@ export interface ControlPlaneFunctionProps {
 /** Files of packages that read a .wasm beside their code at run time: copied next to the bundle, not bundled. */
 const wasmPackageFiles = ['libpg-query', '@pgsql/types', '@cedar-policy/cedar-wasm/package.json', '@cedar-policy/cedar-wasm/nodejs'];
 
-/** Exported for the test that bundles a module with these options and loads the default policy from the bundle. */
-export const bundling: BundlingOptions = {
+/**
+ * Where a bundle holds the configFile and its policy.file: WARDEN_CONFIG_FILE and
+ * WARDEN_POLICY_FILE name them, relative to the bundle (functions/lib/lambda-runtime.ts). In the
+ * bundle, not the environment: Lambda caps a function's whole environment at 4 KB.
+ */
+export const BUNDLED_CONFIG_FILE = 'warden.yaml';
+export const BUNDLED_POLICY_FILE = 'warden.cedar';
+/** Where the console function's bundle holds the prebuilt web console (web/write-assets.ts). */
+export const BUNDLED_CONSOLE_DIR = 'console';
+
+/** A path for bash, single-quoted: configFile comes from the command line. */
+const quoted = (path: string) => `'${path.replaceAll("'", "'\\''")}'`;
+
+/** `file` as the bundling commands see it: under the input directory when in the repository (as in Docker), else as is. */
+function bundlingSource(inputDir: string, file: string): string {
+  const inRepository = relative(repositoryRoot, file);
+  return inRepository.startsWith('..') || isAbsolute(inRepository) ? file : posix.join(inputDir, ...inRepository.split(/[\\/]/));
+}
+
+/**
+ * How every function is bundled, with `config` copied beside the bundle. Exported for the test
+ * that bundles a module with these options and loads the policy and the config from the bundle.
+ */
+export const bundling = (config: DeployedConfig | undefined, { console: withConsole = false }: { readonly console?: boolean } = {}): BundlingOptions => ({
   format: OutputFormat.ESM,
   target: 'node22',
   mainFields: ['module', 'main'],
@@ -67,7 +89,8 @@ export const bundling: BundlingOptions = {
   // ESM output has no `require` for the CommonJS modules esbuild bundles.
   banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
   // Replaces the default ['@aws-sdk/*']: the SDK is bundled at the version package-lock.json pins.
-  externalModules: ['libpg-query', '@cedar-policy/cedar-wasm'],
+  // esbuild: web/build.ts loads it only to build the console on the fly, never where WARDEN_CONSOLE_DIR is set.
+  externalModules: ['libpg-query', '@cedar-policy/cedar-wasm', 'esbuild'],
   commandHooks: {
     beforeBundling: () => [],
     beforeInstall: () => [],
@@ -75,9 +98,17 @@ export const bundling: BundlingOptions = {
       ...wasmPackageFiles.map((file) => `mkdir -p "${outputDir}/node_modules/${posix.dirname(file)}" && cp -R "${inputDir}/node_modules/${file}" "${outputDir}/node_modules/${file}"`),
       // The Cedar schema and default policy set, read beside the bundle (functions/lib/policy-files.ts).
       `mkdir -p "${outputDir}/core" && cp -R "${inputDir}/core/policy" "${outputDir}/core/policy"`,
+      ...(config ? [`cp ${quoted(bundlingSource(inputDir, config.file))} ${quoted(posix.join(outputDir, BUNDLED_CONFIG_FILE))}`] : []),
+      ...(config?.policyFile ? [`cp ${quoted(bundlingSource(inputDir, config.policyFile))} ${quoted(posix.join(outputDir, BUNDLED_POLICY_FILE))}`] : []),
+      // The web console, prebuilt: the function serves these files (WARDEN_CONSOLE_DIR) without esbuild.
+      ...(withConsole ? [`cd ${quoted(inputDir)} && node --import tsx web/write-assets.ts ${quoted(posix.join(outputDir, BUNDLED_CONSOLE_DIR))}`] : []),
     ],
   },
-};
+  // The deployed asset's hash is the bundle's (AssetHashType.OUTPUT), which holds the copied files.
+  // The digest also enters the options, which key CDK's per-process cache of bundles: a synth that
+  // reads a changed config bundles again rather than reuse the bundle of the old one.
+  ...(config ? { environment: { WARDEN_CONFIG_SHA256: config.digest } } : {}),
+});
 
 export class ControlPlaneFunction extends Construct {
   readonly function: NodejsFunction;
@@ -102,7 +133,7 @@ export class ControlPlaneFunction extends Construct {
       logGroup,
       tracing: Tracing.DISABLED,
       environment: { ...this.environment(props), ...props.environment },
-      bundling,
+      bundling: bundling(resources.config, { console: props.access.servesConsole ?? false }),
     });
     this.grant(props.access, resources);
     Validations.of(this.function).acknowledge({
@@ -112,19 +143,21 @@ export class ControlPlaneFunction extends Construct {
   }
 
   private environment({ access, resources }: ControlPlaneFunctionProps): Record<string, string> {
-    const { settings, configYaml, signingKeys, secrets, evidence, proxyRoleArn } = resources;
+    const { settings, config, signingKeys, secrets, evidence, proxyRoleArn } = resources;
     return {
       POWERTOOLS_SERVICE_NAME: 'warden-control-plane',
       POWERTOOLS_METRICS_NAMESPACE: 'Warden',
       LOG_LEVEL: settings.logLevel,
       NODE_OPTIONS: '--enable-source-maps',
       WARDEN_TABLE_PREFIX: settings.tablePrefix,
-      ...(configYaml === undefined ? {} : { WARDEN_CONFIG_YAML: configYaml }),
+      ...(config ? { WARDEN_CONFIG_FILE: BUNDLED_CONFIG_FILE } : {}),
+      ...(config?.policyFile ? { WARDEN_POLICY_FILE: BUNDLED_POLICY_FILE } : {}),
+      ...(access.servesConsole ? { WARDEN_CONSOLE_DIR: BUNDLED_CONSOLE_DIR } : {}),
       ...(access.verifiesTokens || access.signs === 'tokens'
         ? { WARDEN_TOKEN_KEY_ID: signingKeys.tokens.keyId, WARDEN_TOKEN_ISSUER: resources.tokenIssuer, WARDEN_TOKEN_AUDIENCE: settings.tokenAudience }
         : {}),
       ...(access.servesProxy ? { WARDEN_PROXY_ROLE_ARN: proxyRoleArn } : {}),
-      ...(access.signs === 'log' ? { WARDEN_LOG_KEY_ID: signingKeys.log.keyId } : {}),
+      ...(access.signs === 'log' || access.verifiesLog ? { WARDEN_LOG_KEY_ID: signingKeys.log.keyId } : {}),
       ...(access.digestKey ? { WARDEN_DIGEST_KEY_SECRET_ARN: secrets.digestKey.secretArn } : {}),
       ...(access.slack?.includes('webhookUrl') ? { WARDEN_SLACK_WEBHOOK_URL_SECRET_ARN: secrets.slack.webhookUrl.secretArn } : {}),
       ...(access.slack?.includes('signingSecret') ? { WARDEN_SLACK_SIGNING_SECRET_ARN: secrets.slack.signingSecret.secretArn } : {}),
@@ -148,6 +181,7 @@ export class ControlPlaneFunction extends Construct {
     if (access.signs === 'tokens') signingKeys.tokens.grant(this.role, 'kms:Sign', 'kms:GetPublicKey');
     else if (access.verifiesTokens) signingKeys.tokens.grant(this.role, 'kms:GetPublicKey');
     if (access.signs === 'log') signingKeys.log.grant(this.role, 'kms:Sign', 'kms:GetPublicKey');
+    else if (access.verifiesLog) signingKeys.log.grant(this.role, 'kms:GetPublicKey');
     if (access.digestKey) secrets.digestKey.grantRead(this.role);
     for (const name of access.slack ?? []) secrets.slack[name].grantRead(this.role);
     if (access.writesEvidence) this.role.addManagedPolicy(evidence.writePolicy);

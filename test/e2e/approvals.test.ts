@@ -4,7 +4,6 @@
  * way of approving what one should not is refused.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +13,7 @@ import type { LedgerEntry } from '../../core/ledger/entry.js';
 import { DEFAULT_POLICY_FILE } from '../../functions/lib/policy-files.js';
 import { startFakeSlack, type FakeSlack, type InteractionOptions } from '../helpers/fake-slack.js';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { spawnPsql } from '../helpers/psql-client.js';
 import { startTestWarden, type RunningTestWarden } from '../helpers/warden.js';
 
 const SIGNING_SECRET = 'test-slack-signing-secret';
@@ -32,24 +32,8 @@ describe('approvals through warden up', () => {
     return result.stdout.trim();
   };
   /** psql running one command; resolves `held` with the approval id once Warden's notice arrives. */
-  const heldPsql = (password: string, sql: string, env: Record<string, string> = {}) => {
-    const child = spawn(join(db.bindir, 'psql'), ['-h', '127.0.0.1', '-p', String(warden.proxyPort), '-U', 'alice', '-d', 'app', '-X', '-A', '-c', sql], {
-      env: { ...process.env, PGPASSWORD: password, PGCONNECT_TIMEOUT: '10', ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    const held = new Promise<string>((resolve, reject) => {
-      child.stderr.on('data', (chunk: Buffer) => {
-        stderr += chunk.toString();
-        const id = /waiting for approval (apr_[\w-]+)/.exec(stderr)?.[1];
-        if (id) resolve(id);
-      });
-      child.once('exit', () => reject(new Error(`psql ended without being held: ${stderr}`)));
-    });
-    const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr })));
-    return { child, held, done };
-  };
+  const heldPsql = (password: string, sql: string, env: Record<string, string> = {}) =>
+    spawnPsql({ bindir: db.bindir, port: warden.proxyPort, user: 'alice', database: 'app' }, password, ['-c', sql], env);
   const click = (options: Omit<InteractionOptions, 'signingSecret'> & { signingSecret?: string }) => {
     const { body, headers } = slack.signedInteraction({ signingSecret: SIGNING_SECRET, ...options });
     return send(body, headers);

@@ -15,7 +15,7 @@ import ssh2 from 'ssh2';
 import type { LedgerEntry } from '../../core/ledger/entry.js';
 import { DEFAULT_POLICY_FILE } from '../../functions/lib/policy-files.js';
 import { parseAsciicast } from '../../proxy-fleet/ssh/asciicast.js';
-import { startTestSshd, type TestSshd } from '../helpers/sshd.js';
+import { gatewayLoginOptions, startTestSshd, type TestSshd } from '../helpers/sshd.js';
 import { startTestWarden, type RunningTestWarden } from '../helpers/warden.js';
 
 const CARD = '4111 1111 1111 1111';
@@ -39,17 +39,7 @@ describe('SSH through warden up', () => {
     return result.stdout.trim();
   };
   /** OpenSSH options that log in to the gateway with a Warden token as the password (through SSH_ASKPASS). */
-  const gatewayOptions = (port = warden.sshPort) => [
-    '-F', '/dev/null',
-    '-o', `Port=${port}`,
-    '-o', `UserKnownHostsFile=${gatewayKnownHosts}`,
-    '-o', 'GlobalKnownHostsFile=/dev/null',
-    '-o', 'StrictHostKeyChecking=yes',
-    '-o', 'PreferredAuthentications=keyboard-interactive,password',
-    '-o', 'PubkeyAuthentication=no',
-    '-o', 'NumberOfPasswordPrompts=1',
-    '-o', 'IdentityAgent=none',
-  ];
+  const gatewayOptions = (port = warden.sshPort) => gatewayLoginOptions(port, gatewayKnownHosts);
   const run = (program: string, args: string[], password: string, input?: string): Promise<Run> =>
     new Promise((resolve) => {
       const child = spawn(program, args, { env: { ...process.env, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: ':0', WARDEN_TEST_TOKEN: password } });

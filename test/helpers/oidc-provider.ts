@@ -2,7 +2,9 @@
  * A real OpenID provider (oidc-provider) on loopback for tests: client-credentials clients
  * get JWT access tokens for the resource `urn:warden`, signed with a key the test also holds,
  * so it can forge the bad tokens a gateway must refuse. People sign in through the device
- * flow (RFC 8628) of the public client `warden-cli` and get ID tokens with their groups.
+ * flow (RFC 8628) of the public client `warden-cli`, or in a browser with the authorization code
+ * flow and PKCE of a `browserClients` entry (the development login form: any password), and get
+ * ID tokens with their groups.
  */
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
@@ -27,9 +29,16 @@ export interface TestOidcProvider {
   close(): Promise<void>;
 }
 
+/** A public client that signs people in with the authorization code flow and PKCE (the web console). */
+export interface BrowserClient {
+  readonly id: string;
+  readonly redirectUris: readonly string[];
+}
+
 export async function startOidcProvider(
   clients: readonly { id: string; secret: string; groups: string[] }[],
   people: readonly { account: string; groups: string[] }[] = [],
+  options: { browserClients?: readonly BrowserClient[] } = {},
 ): Promise<TestOidcProvider> {
   const { privateKey } = await generateKeyPair('ES256', { extractable: true });
   const kid = 'test-key-1';
@@ -53,6 +62,14 @@ export async function startOidcProvider(
         token_endpoint_auth_method: 'none',
         id_token_signed_response_alg: 'ES256',
       },
+      ...(options.browserClients ?? []).map((client): ClientMetadata => ({
+        client_id: client.id,
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        redirect_uris: [...client.redirectUris],
+        token_endpoint_auth_method: 'none',
+        id_token_signed_response_alg: 'ES256',
+      })),
       ...clients.map((client): ClientMetadata => ({
       client_id: client.id,
       client_secret: client.secret,

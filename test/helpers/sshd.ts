@@ -290,3 +290,18 @@ export async function startTestSshd(options: { allowTcpForwarding?: boolean } = 
     throw error;
   }
 }
+
+/** OpenSSH options that log in to the Warden gateway on `port` with a Warden token as the password (given through SSH_ASKPASS), pinning its host key in `knownHosts`. */
+export function gatewayLoginOptions(port: number, knownHosts: string): string[] {
+  return [
+    '-F', '/dev/null',
+    '-o', `Port=${port}`,
+    '-o', `UserKnownHostsFile=${knownHosts}`,
+    '-o', 'GlobalKnownHostsFile=/dev/null',
+    '-o', 'StrictHostKeyChecking=yes',
+    '-o', 'PreferredAuthentications=keyboard-interactive,password',
+    '-o', 'PubkeyAuthentication=no',
+    '-o', 'NumberOfPasswordPrompts=1',
+    '-o', 'IdentityAgent=none',
+  ];
+}

@@ -18,6 +18,7 @@ import { physicalTableName, tables } from '../../functions/lib/tables.js';
 import { routes } from '../../functions/routes.js';
 import { buildApp } from '../../infra/app.js';
 import { anonymous, handlerAuthenticated } from '../../infra/constructs/control-plane-api.js';
+import { BUNDLED_CONFIG_FILE, BUNDLED_POLICY_FILE } from '../../infra/constructs/control-plane-function.js';
 import { proxyPorts } from '../../infra/proxy-ports.js';
 import { IDENTITY_PLACEHOLDER } from '../../infra/stacks/proxy-fleet-stack.js';
 import { scheduledJobs } from '../../infra/schedules.js';
@@ -39,11 +40,12 @@ const outdirs: string[] = [];
 
 /** The variant's configFile: an absolute path, resolved against the repository root as any path is. */
 const CONFIG_YAML = 'connections:\n  orders:\n    kind: postgres\n    host: orders.internal\n    database: orders\n    user: warden\n';
-function writeConfigFile(): string {
+function writeConfigFile(text = CONFIG_YAML, files: Record<string, string> = {}): string {
   const dir = mkdtempSync(join(tmpdir(), 'warden-config-'));
   outdirs.push(dir);
   const file = join(dir, 'warden.yaml');
-  writeFileSync(file, CONFIG_YAML);
+  writeFileSync(file, text);
+  for (const [name, contents] of Object.entries(files)) writeFileSync(join(dir, name), contents);
   return file;
 }
 
@@ -172,6 +174,18 @@ describe('CDK app', () => {
       assert.throws(() => buildApp(new App({ context: { ...cdkContext, nlbScheme: 'public' } })), /nlbScheme/);
       assert.throws(() => buildApp(new App({ context: { ...cdkContext, nlbScheme: 'internet-facing' } })), /clientCidrs: an internet-facing NLB needs clientCidrs/);
       assert.throws(() => buildApp(new App({ context: { ...cdkContext, targetSecrets: '{"lower-case":"x"}' } })), /targetSecrets/);
+    });
+
+    it('refuses a configFile that is not a valid config, or whose policy.file is missing, naming the file', () => {
+      const refused = (configFile: string, message: RegExp) => assert.throws(() => buildApp(new App({ context: { ...cdkContext, 'aws:cdk:bundling-stacks': [], configFile } })), message);
+      const missing = join(tmpdir(), 'warden-no-such-dir', 'warden.yaml');
+      refused(missing, new RegExp(`configFile: cannot read ${missing}`));
+      const invalid = writeConfigFile('connections:\n  orders:\n    kind: postgres\n');
+      refused(invalid, new RegExp(`configFile ${invalid} is not a valid Warden configuration:\\n  connections\\.orders`));
+      const notYaml = writeConfigFile('connections: [');
+      refused(notYaml, new RegExp(`configFile ${notYaml} is not valid YAML`));
+      const withoutPolicy = writeConfigFile('policy:\n  file: ./custom.cedar\n');
+      refused(withoutPolicy, new RegExp(`configFile ${withoutPolicy}: policy.file ${join(withoutPolicy, '..', 'custom.cedar')} is missing or not a file`));
     });
   });
 
@@ -382,9 +396,26 @@ describe('CDK app', () => {
       const logKey = logicalIdOf(controlPlane, 'AWS::KMS::Key', { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' });
       assert.deepEqual(entriesAllowed(controlPlane, 'kms:Sign', tokenKey), ['functions/token.ts']);
       assert.deepEqual(entriesAllowed(controlPlane, 'kms:Sign', logKey), ['functions/export-scheduled.ts', 'infra/handlers/checkpoint.ts']);
+      // The ledger status checks stored checkpoints against the log key's public half, and signs nothing.
+      assert.deepEqual(entriesAllowed(controlPlane, 'kms:GetPublicKey', logKey), ['functions/export-scheduled.ts', 'functions/ledger-status.ts', 'infra/handlers/checkpoint.ts']);
       const routeEntries = [...new Set(routes.map((route) => `functions/${route.entry}`))].sort();
       assert.deepEqual(entriesAllowed(controlPlane, 'kms:GetPublicKey', tokenKey), routeEntries);
       controlPlane.hasResourceProperties('AWS::KMS::Key', { KeySpec: Match.absent(), EnableKeyRotation: true });
+    });
+
+    for (const entry of ['functions/well-known.ts', 'functions/console.ts']) it(`lets ${entry} read only the token key's public half, and write its logs`, () => {
+      const { controlPlane } = synthesized;
+      const tokenKey = logicalIdOf(controlPlane, 'AWS::KMS::Key', { KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' });
+      const roleId = [...functionsByRole(controlPlane)].find(([, fnEntry]) => fnEntry === entry)?.[0];
+      assert.ok(roleId, `${entry} has a role`);
+      assert.equal(resourcesOf(controlPlane)[roleId]!.Properties!.ManagedPolicyArns, undefined, 'no managed policy');
+      const statements = ofType(controlPlane, 'AWS::IAM::Policy')
+        .filter(([, policy]) => mentions(policy.Properties!.Roles, roleId))
+        .flatMap(([, policy]) => statementsOf(policy));
+      const granted = statements.flatMap((statement) => asArray(statement.Action).map((action) => (action.startsWith('kms:') ? `${action} ${mentions(statement.Resource, tokenKey) ? 'token key' : JSON.stringify(statement.Resource)}` : action)));
+      assert.deepEqual(granted.sort(), ['kms:GetPublicKey token key', 'logs:CreateLogStream', 'logs:PutLogEvents']);
+      const environment = Object.keys(ofType(controlPlane, 'AWS::Lambda::Function').find(([, fn]) => fn.Properties!.Role['Fn::GetAtt'][0] === roleId)![1].Properties!.Environment.Variables);
+      assert.ok(!environment.some((name) => /SECRET_ARN|LOG_KEY|EVIDENCE|PROXY_ROLE/.test(name)), `no other key, secret or bucket is named: ${environment.join(', ')}`);
     });
 
     it('lets only the checkpoint and export functions write evidence: PutObject, PutObjectRetention and GetObject under the prefix, never a delete', () => {
@@ -435,8 +466,8 @@ describe('CDK app', () => {
       assert.equal(authorizer.Properties!.AuthorizerType, 'JWT');
       assert.deepEqual(authorizer.Properties!.JwtConfiguration.Audience, [cdkContext.tokenAudience]);
       assert.deepEqual([...handlerAuthenticated.keys()].sort(), ['/v1/slack/interactions', '/v1/token']);
-      // The JWT authorizer fetches the issuer's discovery document and key set: they cannot be behind it.
-      assert.deepEqual([...anonymous.keys()].sort(), ['/.well-known/jwks.json', '/.well-known/openid-configuration']);
+      // The JWT authorizer fetches the issuer's discovery document and key set, and a browser loads the console before sign-in: they cannot be behind it.
+      assert.deepEqual([...anonymous.keys()].sort(), ['/.well-known/jwks.json', '/.well-known/openid-configuration', '/console', '/console/{path+}', '/v1/console/config']);
       const routeResources = ofType(controlPlane, 'AWS::ApiGatewayV2::Route');
       assert.equal(routeResources.length, routes.length);
       for (const route of routes) {
@@ -460,13 +491,33 @@ describe('CDK app', () => {
       });
     });
 
-    it('gives every function the configFile as WARDEN_CONFIG_YAML, the same text the proxy fleet gets', () => {
-      const variables = (template: Template) => ofType(template, 'AWS::Lambda::Function').map(([id, fn]) => [id, fn.Properties!.Environment.Variables.WARDEN_CONFIG_YAML] as const);
-      for (const [id, yaml] of variables(variant.controlPlane)) assert.equal(yaml, CONFIG_YAML, id);
-      for (const [id, yaml] of variables(synthesized.controlPlane)) assert.equal(yaml, undefined, id);
+    it("ships the configFile in every function's bundle, named by WARDEN_CONFIG_FILE and never in the 4 KB environment; the proxy fleet gets its text", () => {
+      const variables = (template: Template) => ofType(template, 'AWS::Lambda::Function').map(([id, fn]) => [id, fn.Properties!.Environment.Variables as Record<string, unknown>] as const);
+      for (const [id, environment] of variables(variant.controlPlane)) {
+        assert.equal(environment.WARDEN_CONFIG_FILE, BUNDLED_CONFIG_FILE, id);
+        assert.equal(environment.WARDEN_POLICY_FILE, undefined, `${id}: the config names no policy file`);
+        assert.equal(environment.WARDEN_CONFIG_YAML, undefined, id);
+        assert.ok(!JSON.stringify(environment).includes('orders.internal'), `${id}: no part of the config is in the environment`);
+      }
+      for (const [id, environment] of variables(synthesized.controlPlane)) {
+        assert.deepEqual([environment.WARDEN_CONFIG_FILE, environment.WARDEN_POLICY_FILE, environment.WARDEN_CONFIG_YAML], [undefined, undefined, undefined], id);
+      }
       const [, task] = ofType(variant.proxyFleet, 'AWS::ECS::TaskDefinition')[0]!;
       const environment = task.Properties!.ContainerDefinitions[0].Environment as { Name: string; Value: unknown }[];
       assert.equal(environment.find(({ Name }) => Name === 'WARDEN_CONFIG_YAML')?.Value, CONFIG_YAML);
+    });
+
+    it("names the config's policy file, shipped beside it, with WARDEN_POLICY_FILE", () => {
+      // What the bundle holds is tested where the bundling commands run (test/functions/policy-bundle.test.ts): this app skips bundling.
+      const configFile = writeConfigFile(`${CONFIG_YAML}policy:\n  file: custom.cedar\n`, { 'custom.cedar': 'permit (principal, action, resource);\n' });
+      const app = buildApp(new App({ context: { ...cdkContext, 'aws:cdk:bundling-stacks': [], configFile } }));
+      const controlPlane = Template.fromStack(app.node.findChild('WardenControlPlane') as Stack);
+      const functions = ofType(controlPlane, 'AWS::Lambda::Function');
+      assert.ok(functions.length > 0, 'the control plane has functions');
+      for (const [id, fn] of functions) {
+        const { WARDEN_CONFIG_FILE, WARDEN_POLICY_FILE } = fn.Properties!.Environment.Variables as Record<string, unknown>;
+        assert.deepEqual({ WARDEN_CONFIG_FILE, WARDEN_POLICY_FILE }, { WARDEN_CONFIG_FILE: BUNDLED_CONFIG_FILE, WARDEN_POLICY_FILE: BUNDLED_POLICY_FILE }, id);
+      }
     });
 
     it('logs API access without headers, and throttles the stage', () => {

@@ -7,9 +7,10 @@
  */
 import { BundlePaths, recordingPath, type Manifest } from '../../../core/evidence/bundle.js';
 import type { BundleReport } from '../../../core/evidence/verify-bundle.js';
-import { SYSTEM_SESSION, type IdentityChain, type LedgerEntry } from '../../../core/ledger/entry.js';
+import type { LedgerEntry } from '../../../core/ledger/entry.js';
 import type { ApprovalRecord } from '../approval-store.js';
 import type { GrantRecord } from '../grant-store.js';
+import { chainsOf, decisionOf, maskedCounts, maskingTotals, number, record, sessionsOf, text, texts, type ChainView, type CommandView, type SessionView } from '../session-views.js';
 
 export interface ReportInput {
   /** Its `files` may not yet list report.html itself. */
@@ -26,29 +27,6 @@ export interface ReportInput {
 
 const MAX_TEXT = 500;
 const MAX_COMMANDS_PER_SESSION = 200;
-
-interface CommandView {
-  /** Its first entry in the window: the first statement, or the result when the command was recorded before the window. */
-  readonly first: LedgerEntry;
-  /** The command's entries, one per statement; empty when the command was recorded before the window. */
-  readonly statements: LedgerEntry[];
-  result: LedgerEntry | undefined;
-}
-
-interface SessionView {
-  readonly id: string;
-  readonly identity: IdentityChain;
-  readonly connection: string;
-  start: LedgerEntry | undefined;
-  end: LedgerEntry | undefined;
-  readonly commands: CommandView[];
-}
-
-interface ChainView {
-  readonly chain: string;
-  readonly identity: IdentityChain;
-  readonly sessions: SessionView[];
-}
 
 interface Figures {
   readonly entries: number;
@@ -137,60 +115,6 @@ function reportView(input: ReportInput): ReportView {
     snapshots: snapshots.length,
   };
   return { input, chains, masking, snapshots, figures };
-}
-
-/** Sessions in order of first appearance; the gateway's own entries (grants, config) are not a session. */
-function sessionsOf(entries: readonly LedgerEntry[]): SessionView[] {
-  const sessions = new Map<string, SessionView>();
-  const commands = new Map<string, CommandView>();
-  for (const entry of entries) {
-    if (entry.session === SYSTEM_SESSION) continue;
-    let session = sessions.get(entry.session);
-    if (!session) {
-      session = { id: entry.session, identity: entry.identity, connection: entry.connection, start: undefined, end: undefined, commands: [] };
-      sessions.set(entry.session, session);
-    }
-    if (entry.type === 'session.start') session.start = entry;
-    else if (entry.type === 'session.end') session.end = entry;
-    else if (entry.type === 'command' || entry.type === 'command.result') {
-      const key = JSON.stringify([entry.session, entry.data.commandId]);
-      let command = commands.get(key);
-      if (!command) {
-        command = { first: entry, statements: [], result: undefined };
-        commands.set(key, command);
-        session.commands.push(command);
-      }
-      if (entry.type === 'command') command.statements.push(entry);
-      else command.result = entry;
-    }
-  }
-  return [...sessions.values()];
-}
-
-function chainsOf(sessions: readonly SessionView[]): ChainView[] {
-  const chains = new Map<string, ChainView>();
-  for (const session of sessions) {
-    const chain = chains.get(session.identity.chain) ?? { chain: session.identity.chain, identity: session.identity, sessions: [] };
-    chain.sessions.push(session);
-    chains.set(chain.chain, chain);
-  }
-  return [...chains.values()];
-}
-
-/** One decision per command: a statement denied denies it, one held holds it. */
-function decisionOf(command: CommandView): string | undefined {
-  const decisions = command.statements.map((s) => text(s.data.decision));
-  return decisions.find((d) => d === 'deny') ?? decisions.find((d) => d === 'approval') ?? decisions[0];
-}
-
-function maskedCounts(result: LedgerEntry): [rule: string, count: number][] {
-  return Object.entries(record(result.data.masked)).flatMap(([rule, n]) => (typeof n === 'number' ? [[rule, n] as [string, number]] : []));
-}
-
-function maskingTotals(results: readonly LedgerEntry[]): Map<string, number> {
-  const totals = new Map<string, number>();
-  for (const [rule, n] of results.flatMap(maskedCounts)) totals.set(rule, (totals.get(rule) ?? 0) + n);
-  return new Map([...totals].sort(([a], [b]) => a.localeCompare(b)));
 }
 
 // ---- sections ----
@@ -565,24 +489,6 @@ function capped(s: string): string {
 
 function unique<T>(values: readonly T[]): T[] {
   return [...new Set(values)];
-}
-
-// ---- reading entry data, which is untyped JSON ----
-
-function text(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : undefined;
-}
-
-function number(value: unknown): number | undefined {
-  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
-}
-
-function texts(value: unknown): string[] {
-  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
-}
-
-function record(value: unknown): Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
 }
 
 const STYLE = `
