@@ -194,6 +194,28 @@ export const commandResultSchema = z.object({
 export type CommandResult = z.infer<typeof commandResultSchema>;
 export const resultsRequestSchema = z.object({ results: z.array(commandResultSchema).min(1).max(1000) });
 
+/**
+ * POST /v1/recordings — where the proxy puts a finished session recording when recordings leave
+ * the proxy (in AWS, a task's disk does not outlive it). The answer is a presigned PUT that
+ * only takes a body with this SHA-256, under Object Lock, and never replaces an object.
+ */
+export const recordingUploadRequestSchema = z.object({
+  sessionId: z.string().min(1).max(200),
+  commandId: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  bytes: z.number().int().nonnegative().max(5 * 1024 ** 3),
+});
+export type RecordingUploadRequest = z.infer<typeof recordingUploadRequestSchema>;
+export const recordingUploadResponseSchema = z.object({
+  /** The name to record as the result's recording path: readers look it up by this name. */
+  name: z.string(),
+  url: z.url(),
+  /** Send exactly these with the PUT: they are signed. */
+  headers: z.record(z.string(), z.string()),
+  expiresAt: z.string(),
+});
+export type RecordingUploadResponse = z.infer<typeof recordingUploadResponseSchema>;
+
 /** Every non-2xx answer of the control plane has this body. */
 export const apiErrorSchema = z.object({
   error: z.string(),

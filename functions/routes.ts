@@ -33,6 +33,7 @@ export const routes: readonly Route[] = [
   { method: 'GET', path: '/.well-known/openid-configuration', entry: 'well-known.ts', audience: 'public', load: () => import('./well-known.js') },
   { method: 'GET', path: '/.well-known/jwks.json', entry: 'well-known.ts', audience: 'public', load: () => import('./well-known.js') },
   { method: 'POST', path: '/v1/results', entry: 'results.ts', audience: 'proxy', load: () => import('./results.js') },
+  { method: 'POST', path: '/v1/recordings', entry: 'recordings-upload.ts', audience: 'proxy', load: () => import('./recordings-upload.js') },
   { method: 'GET', path: '/v1/sessions', entry: 'sessions-read.ts', audience: 'public', load: () => import('./sessions-read.js') },
   { method: 'GET', path: '/v1/sessions/{id}', entry: 'sessions-read.ts', audience: 'public', load: () => import('./sessions-read.js') },
   { method: 'GET', path: '/v1/sessions/{id}/recordings/{commandId}', entry: 'sessions-recording.ts', audience: 'public', load: () => import('./sessions-recording.js') },

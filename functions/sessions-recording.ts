@@ -30,7 +30,7 @@ export const handler = apiHandler({ audience: 'public' })
       throw new WardenError('UNKNOWN_SESSION', `${what} is not here: recordings stay with the proxy task in this deployment; read ${basename(recording.path)} from the proxy task's recordings directory`);
     }
     const bytes = await runtime.evidence.readRecording(recording.path);
-    if (!bytes) throw new WardenError('UNKNOWN_SESSION', `${what} (${basename(recording.path)}) is gone from the recordings directory`);
+    if (!bytes) throw new WardenError('UNKNOWN_SESSION', `${what} (${basename(recording.path)}) is gone from where recordings are kept`);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     if (sha256 !== recording.sha256) {
       throw new WardenError('CHAIN_CONFLICT', `${what} was altered after it was recorded: its SHA-256 is ${sha256}, the ledger holds ${recording.sha256}; it is not shown (restore the file from an evidence bundle)`);

@@ -41,6 +41,8 @@ export interface FunctionAccess {
   readonly exchangesIdentity?: boolean;
   /** Serves the web console: its bundle carries the prebuilt files. */
   readonly servesConsole?: boolean;
+  /** Session recordings in the evidence bucket: read them, or sign the proxy's PUT of one (which needs PutObject itself). */
+  readonly recordings?: 'read' | 'put';
 }
 
 const sessionTables = [sessionsTable, revocationsTable, approvalsTable, grantsTable, callbacksTable].map((table) => [table, ['read', 'put', 'update']] as const);
@@ -58,6 +60,8 @@ const routeExtras: Readonly<Record<string, Omit<FunctionAccess, 'tables'>>> = {
   'slack-interactions.ts': { slack: ['signingSecret'] },
   'ledger-status.ts': { verifiesLog: true },
   'console.ts': { servesConsole: true },
+  'recordings-upload.ts': { recordings: 'put' },
+  'sessions-recording.ts': { recordings: 'read' },
 };
 
 /** The console's read routes: the ledger tables they read, beyond the shared grant. */

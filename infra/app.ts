@@ -24,7 +24,7 @@ export function buildApp(app = new App()): App {
   const controlPlane = new ControlPlaneStack(app, 'WardenControlPlane', {
     settings,
     config,
-    evidence: { bucket: evidence.bucket, prefix: EVIDENCE_PREFIX, retentionDays: settings.evidenceRetentionDays, writePolicy: evidence.writePolicy },
+    evidence: { bucket: evidence.bucket, prefix: EVIDENCE_PREFIX, retentionDays: settings.evidenceRetentionDays, writePolicy: evidence.writePolicy, recordingPolicies: evidence.recordingPolicies },
     jobs: scheduledJobs(settings.evidenceExportIntervalMinutes),
     description: 'Warden control plane: HTTP API, Lambda handlers, DynamoDB ledger, signing keys',
   });

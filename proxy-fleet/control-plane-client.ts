@@ -8,12 +8,15 @@ import {
   apiErrorSchema,
   approvalStatusResponseSchema,
   authorizeResponseSchema,
+  recordingUploadResponseSchema,
   sessionStartResponseSchema,
   sessionStatusResponseSchema,
   type ApprovalStatusResponse,
   type AuthorizeCommand,
   type CommandDecision,
   type CommandResult,
+  type RecordingUploadRequest,
+  type RecordingUploadResponse,
   type SessionStartRequest,
   type SessionStartResponse,
   type SessionStatusResponse,
@@ -91,6 +94,11 @@ export class ControlPlaneClient {
 
   async endSession(sessionId: string, reason: string): Promise<void> {
     await this.post(`/v1/sessions/${encodeURIComponent(sessionId)}/end`, { reason }, undefined);
+  }
+
+  /** Where to put a finished recording, when recordings leave the proxy (WARDEN_RECORDINGS=upload). */
+  recordingUpload(request: RecordingUploadRequest): Promise<RecordingUploadResponse> {
+    return this.post('/v1/recordings', request, recordingUploadResponseSchema);
   }
 
   authorize(command: AuthorizeCommand): Promise<CommandDecision> {

@@ -17,6 +17,9 @@
  *                             one made on first start: every task of a fleet serves the same one
  *   WARDEN_TLS_CERT, WARDEN_TLS_KEY   the listeners' certificate and its key (PEM), instead of
  *                             a self-signed one made on first start; both or neither
+ *   WARDEN_RECORDINGS         `upload`: move each finished shell recording to the evidence
+ *                             bucket through the control plane (a task's disk does not outlive
+ *                             it); `keep` (the default): keep them under the state directory
  *
  * A host key that does not parse, or a certificate and key that do not match, stop the start
  * with the variable named; their values are never logged or quoted.
@@ -45,6 +48,7 @@ export interface FleetSettings {
   readonly auth: FleetAuth;
   readonly drainMs: number;
   readonly identity: FleetIdentity;
+  readonly uploadRecordings: boolean;
 }
 
 const DEFAULT_DRAIN_SECONDS = 20;
@@ -59,6 +63,7 @@ export async function readFleetSettings(env: NodeJS.ProcessEnv = process.env): P
     auth: auth(env),
     drainMs: integer(env, 'WARDEN_DRAIN_SECONDS', 0, 3600, DEFAULT_DRAIN_SECONDS) * 1000,
     identity: readFleetIdentity(env),
+    uploadRecordings: recordingsMode(env) === 'upload',
   };
 }
 
@@ -147,6 +152,12 @@ function auth(env: NodeJS.ProcessEnv): FleetAuth {
   const key = env.WARDEN_PROXY_KEY;
   if (!key) throw new ConfigError('WARDEN_PROXY_KEY is not set: the key auth mode presents it to the control plane (or set WARDEN_PROXY_AUTH=iam)');
   return { kind: 'key', key };
+}
+
+function recordingsMode(env: NodeJS.ProcessEnv): 'upload' | 'keep' {
+  const mode = env.WARDEN_RECORDINGS || 'keep';
+  if (mode !== 'upload' && mode !== 'keep') throw new ConfigError(`WARDEN_RECORDINGS must be upload or keep, not ${JSON.stringify(mode)}`);
+  return mode;
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, min: number, max: number, fallback: number): number {

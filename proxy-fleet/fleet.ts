@@ -43,6 +43,8 @@ export interface ProxyFleetOptions {
    * WARDEN_SSH_HOST_KEY, WARDEN_TLS_CERT and WARDEN_TLS_KEY when set (fleet-settings.ts).
    */
   readonly identity?: FleetIdentity;
+  /** Move shell recordings to the evidence bucket through the control plane instead of keeping them in paths.recordings. */
+  readonly uploadRecordings?: boolean;
 }
 
 export interface ProxyFleet {
@@ -62,7 +64,7 @@ export interface ProxyFleet {
   shutdown(graceMs: number): Promise<void>;
 }
 
-export async function startProxyFleet({ config, configDir, targets, controlPlane, paths, identity: given }: ProxyFleetOptions): Promise<ProxyFleet> {
+export async function startProxyFleet({ config, configDir, targets, controlPlane, paths, identity: given, uploadRecordings = false }: ProxyFleetOptions): Promise<ProxyFleet> {
   const listeners: Listener[] = [];
   const close = async () => {
     await Promise.all(listeners.map((listener) => listener.close()));
@@ -86,7 +88,7 @@ export async function startProxyFleet({ config, configDir, targets, controlPlane
     let ssh: ProxyFleet['ssh'];
     if (targets.ssh.size > 0) {
       const hostKey = identity.sshHostKey ?? (await loadOrCreateHostKey(paths.sshHostKey));
-      const gateway = await startSshGateway({ ...config.proxy.ssh, hostKey: hostKey.privateKey, controlPlane, targets: targets.ssh, recordingsDir: paths.recordings });
+      const gateway = await startSshGateway({ ...config.proxy.ssh, hostKey: hostKey.privateKey, controlPlane, targets: targets.ssh, recordingsDir: paths.recordings, uploadRecordings });
       listeners.push(gateway);
       ssh = { ...gateway, hostKey: hostKey.publicKey };
     }

@@ -33,6 +33,7 @@ import { z } from 'zod';
 import { ConfigError, parseConfigText, type WardenConfig } from '../../core/config.js';
 import { kmsNoteSigner, kmsTokenKey } from './kms-signers.js';
 import { loadPolicyFile } from './policy-files.js';
+import type { S3Recordings } from './evidence/s3-recordings.js';
 import type { EvidenceSink } from './evidence-sink.js';
 import { buildRuntimeWithoutKeys, type EvidenceStores, type Runtime } from './runtime.js';
 import type { SlackSettings } from './slack-notifier.js';
@@ -107,16 +108,16 @@ export async function buildLambdaRuntime(processEnv: NodeJS.ProcessEnv): Promise
     slackSettings(config, env, secrets),
   ]);
   const tokens = tokenKey && new TokenService(tokenKey, config.tokens.issuer, config.tokens.ttlSeconds, { deploymentAudience: env.WARDEN_TOKEN_AUDIENCE });
-  const checkpoints = await checkpointSink(env, config);
+  const bucket = await evidenceBucket(env, config);
   return {
-    ...withCheckpointSink(checkpoints, buildRuntimeWithoutKeys({
+    ...withCheckpointSink(bucket?.checkpoints, buildRuntimeWithoutKeys({
       config,
       // Only the local evidence directory lives here: in Lambda, /tmp is the one writable place.
       stateDir: join(tmpdir(), 'warden'),
       // Proxy routes check IAM (WARDEN_PROXY_ROLE_ARN) in Lambda; a key nobody holds keeps the local check closed.
       proxyKey: randomBytes(32).toString('base64url'),
       policy,
-      recordingsReadable: false,
+      ...(bucket ? { recordingStore: bucket.recordings } : { recordingsReadable: false }),
       ...(slack ? { slack } : {}),
     })),
     get tokens() {
@@ -131,15 +132,19 @@ export async function buildLambdaRuntime(processEnv: NodeJS.ProcessEnv): Promise
   };
 }
 
-/** Checkpoints go to the evidence bucket when the stack gives one; else to the directory under /tmp. */
-async function checkpointSink(env: LambdaEnvironment, config: WardenConfig): Promise<EvidenceSink | undefined> {
+/**
+ * The evidence bucket, when the stack gives one: checkpoints go there, and so do session
+ * recordings, which the proxy puts and readers read there. Without it, checkpoints go to the
+ * directory under /tmp and recordings stay with the proxy.
+ */
+async function evidenceBucket(env: LambdaEnvironment, config: WardenConfig): Promise<{ checkpoints: EvidenceSink; recordings: S3Recordings } | undefined> {
   const bucket = env.WARDEN_EVIDENCE_BUCKET;
   if (bucket === undefined) return undefined;
-  const [{ S3EvidenceSink }, { createS3Client }] = await Promise.all([import('./evidence/s3-sink.js'), import('./evidence/s3-target.js')]);
-  return new S3EvidenceSink(createS3Client({ region: env.AWS_REGION, forcePathStyle: false }), {
-    location: { bucket, prefix: env.WARDEN_EVIDENCE_PREFIX ?? '' },
-    retentionDays: env.WARDEN_EVIDENCE_RETENTION_DAYS ?? config.evidence.export.retentionDays,
-  });
+  const [{ S3EvidenceSink }, { createS3Client }, { S3Recordings }] = await Promise.all([import('./evidence/s3-sink.js'), import('./evidence/s3-target.js'), import('./evidence/s3-recordings.js')]);
+  const client = createS3Client({ region: env.AWS_REGION, forcePathStyle: false });
+  const location = { bucket, prefix: env.WARDEN_EVIDENCE_PREFIX ?? '' };
+  const retentionDays = env.WARDEN_EVIDENCE_RETENTION_DAYS ?? config.evidence.export.retentionDays;
+  return { checkpoints: new S3EvidenceSink(client, { location, retentionDays }), recordings: new S3Recordings(client, location, retentionDays) };
 }
 
 function withCheckpointSink<T extends { readonly evidence: EvidenceStores }>(sink: EvidenceSink | undefined, runtime: T): T {

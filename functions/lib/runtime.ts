@@ -18,6 +18,7 @@ import { SlackNotifier, type SlackSettings } from './slack-notifier.js';
 import { DevIssuer } from './dev-issuer.js';
 import { createDynamoClient } from './dynamodb.js';
 import { configuredBundleTarget, type BundleTarget } from './evidence/bundle-target.js';
+import type { S3Recordings } from './evidence/s3-recordings.js';
 import { recordingsIn } from './evidence/sources.js';
 import { DirectorySink, type EvidenceSink } from './evidence-sink.js';
 import { loadOrCreateEcKey, loadOrCreateNoteKey, loadOrCreateSecret } from './key-files.js';
@@ -63,6 +64,8 @@ export interface EvidenceStores {
   readonly readRecording: (path: string) => Promise<Buffer | undefined>;
   /** False where the recordings stay with the proxy task (Lambda): readRecording finds none there. */
   readonly recordingsReadable: boolean;
+  /** Where the proxy puts recordings that leave it (the evidence bucket, in AWS); unset: they stay with the proxy. */
+  readonly recordingUploads?: Pick<S3Recordings, 'uploadTarget'>;
 }
 
 /** Files in the state directory. Private keys are created with mode 0600. */
@@ -109,6 +112,8 @@ export interface RuntimeOptions {
   readonly logSigner?: Ed25519NoteSigner;
   /** False where the proxy's recordings directory is not on this machine (Lambda); default true. */
   readonly recordingsReadable?: boolean;
+  /** Recordings in the evidence bucket, read and put there instead of the recordings directory. */
+  readonly recordingStore?: S3Recordings;
 }
 
 /** The runtime's keys: files in the state directory locally, KMS and Secrets Manager in Lambda (lambda-runtime.ts). */
@@ -147,8 +152,9 @@ export function buildRuntimeWithoutKeys(options: Omit<RuntimeOptions, 'logSigner
     evidence: {
       checkpoints: new DirectorySink(paths.evidence),
       bundles: configuredBundleTarget(config.evidence.export, paths.evidenceBundles),
-      readRecording: recordingsIn(paths.recordings),
-      recordingsReadable: options.recordingsReadable ?? true,
+      ...(options.recordingStore
+        ? { readRecording: (path: string) => options.recordingStore!.read(path), recordingsReadable: true, recordingUploads: options.recordingStore }
+        : { readRecording: recordingsIn(paths.recordings), recordingsReadable: options.recordingsReadable ?? true }),
     },
     now,
   };

@@ -28,6 +28,7 @@ export interface EvidenceDestination {
   readonly prefix: string;
   readonly retentionDays: number;
   readonly writePolicy: IManagedPolicy;
+  readonly recordingPolicies: { readonly put: IManagedPolicy; readonly read: IManagedPolicy };
 }
 
 export interface ControlPlaneResources {
@@ -161,7 +162,7 @@ export class ControlPlaneFunction extends Construct {
       ...(access.digestKey ? { WARDEN_DIGEST_KEY_SECRET_ARN: secrets.digestKey.secretArn } : {}),
       ...(access.slack?.includes('webhookUrl') ? { WARDEN_SLACK_WEBHOOK_URL_SECRET_ARN: secrets.slack.webhookUrl.secretArn } : {}),
       ...(access.slack?.includes('signingSecret') ? { WARDEN_SLACK_SIGNING_SECRET_ARN: secrets.slack.signingSecret.secretArn } : {}),
-      ...(access.writesEvidence
+      ...(access.writesEvidence || access.recordings
         ? { WARDEN_EVIDENCE_BUCKET: evidence.bucket.bucketName, WARDEN_EVIDENCE_PREFIX: evidence.prefix, WARDEN_EVIDENCE_RETENTION_DAYS: String(evidence.retentionDays) }
         : {}),
       ...(access.exchangesIdentity && settings.idpIssuer ? { WARDEN_IDP_ISSUER: settings.idpIssuer } : {}),
@@ -185,5 +186,6 @@ export class ControlPlaneFunction extends Construct {
     if (access.digestKey) secrets.digestKey.grantRead(this.role);
     for (const name of access.slack ?? []) secrets.slack[name].grantRead(this.role);
     if (access.writesEvidence) this.role.addManagedPolicy(evidence.writePolicy);
+    if (access.recordings) this.role.addManagedPolicy(evidence.recordingPolicies[access.recordings]);
   }
 }

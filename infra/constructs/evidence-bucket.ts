@@ -11,6 +11,7 @@ import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import { ManagedPolicy, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { BlockPublicAccess, Bucket, BucketEncryption, ObjectLockRetention, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { RECORDINGS_FOLDER } from '../../functions/lib/evidence/s3-recordings.js';
 import { acknowledgeWildcardResource } from '../nag.js';
 
 export interface EvidenceBucketProps {
@@ -28,6 +29,8 @@ export class EvidenceBucket extends Construct {
    * Reading back lets a retried write tell the same object (done) from a different one (conflict).
    */
   readonly writePolicy: ManagedPolicy;
+  /** Session recordings under the prefix's recordings folder: `put` signs the proxy's PUT of one, `read` serves them. */
+  readonly recordingPolicies: { readonly put: ManagedPolicy; readonly read: ManagedPolicy };
 
   constructor(scope: Construct, id: string, props: EvidenceBucketProps) {
     super(scope, id);
@@ -56,5 +59,16 @@ export class EvidenceBucket extends Construct {
       statements: [new PolicyStatement({ actions: ['s3:GetObject', 's3:PutObject', 's3:PutObjectRetention'], resources: [objects] })],
     });
     acknowledgeWildcardResource(this.writePolicy, objects, 'Evidence keys are named by checkpoint size and export window when written; the * covers the evidence prefix only, and Object Lock keeps every version.');
+    const recordings = this.bucket.arnForObjects(`${props.prefix}${RECORDINGS_FOLDER}*`);
+    const recordingPolicy = (id: string, description: string, actions: string[]) => {
+      const policy = new ManagedPolicy(this, id, { description, statements: [new PolicyStatement({ actions, resources: [recordings] })] });
+      acknowledgeWildcardResource(policy, recordings, 'Recordings are named by session and command when the session ends; the * covers the recordings folder only, and Object Lock keeps every version.');
+      return policy;
+    };
+    this.recordingPolicies = {
+      // The presigned PUT the proxy sends carries the signer's permissions: the signer needs them itself.
+      put: recordingPolicy('RecordingPut', 'Warden: sign the proxy\'s PUT of a session recording (never a delete)', ['s3:PutObject', 's3:PutObjectRetention']),
+      read: recordingPolicy('RecordingRead', 'Warden: read session recordings', ['s3:GetObject']),
+    };
   }
 }

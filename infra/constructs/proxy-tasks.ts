@@ -77,6 +77,8 @@ export class ProxyTasks extends Construct {
         WARDEN_LISTEN_HOST: '0.0.0.0',
         // The image's /app is read-only to the node user; the self-signed certificate, host key and recordings go here.
         WARDEN_STATE_DIR: '/tmp/warden',
+        // A task's disk does not outlive it: recordings go to the evidence bucket through a PUT the control plane signs.
+        WARDEN_RECORDINGS: 'upload',
         // Inside the 120 s stop timeout below: sessions get 100 s to finish, then results are reported.
         WARDEN_DRAIN_SECONDS: '100',
         ...(props.configYaml ? { WARDEN_CONFIG_YAML: props.configYaml } : {}),

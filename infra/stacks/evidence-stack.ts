@@ -13,12 +13,14 @@ export interface EvidenceStackProps extends StackProps {
 export class EvidenceStack extends Stack {
   readonly bucket: IBucket;
   readonly writePolicy: IManagedPolicy;
+  readonly recordingPolicies: { readonly put: IManagedPolicy; readonly read: IManagedPolicy };
 
   constructor(scope: Construct, id: string, props: EvidenceStackProps) {
     super(scope, id, props);
     const evidence = new EvidenceBucket(this, 'Evidence', { retentionDays: props.retentionDays, prefix: props.prefix });
     this.bucket = evidence.bucket;
     this.writePolicy = evidence.writePolicy;
+    this.recordingPolicies = evidence.recordingPolicies;
     new CfnOutput(this, 'EvidenceBucketName', { value: this.bucket.bucketName, description: 'Checkpoints and evidence bundles, under Object Lock (COMPLIANCE)' });
   }
 }

@@ -18,6 +18,7 @@ import { CANCELED, settleHeld } from '../approval-hold.js';
 import type { ApprovalWaiter } from '../approval-waiter.js';
 import type { ControlPlaneClient } from '../control-plane-client.js';
 import { ControlPlaneRefusal } from '../errors.js';
+import type { RecordingUploader } from './recording-upload.js';
 import { AsciicastRecorder } from './asciicast.js';
 import { LineCapture } from './line-capture.js';
 import { MaskingStream } from '../masking-stream.js';
@@ -35,6 +36,8 @@ export interface GatewayConnectionOptions {
   readonly approvals: ApprovalWaiter;
   readonly targets: ReadonlyMap<string, SshTarget>;
   readonly recordingsDir: string;
+  /** Moves each finished recording off the proxy; unset: recordings stay in recordingsDir. */
+  readonly uploadRecording?: RecordingUploader;
   readonly log: (event: Record<string, unknown>) => void;
 }
 
@@ -241,6 +244,8 @@ export class GatewayConnection {
         else if (exit.signal) channel.exit(exit.signal, false, '');
         channel.end();
         const summary = recorder ? await recorder.close().catch(() => undefined) : undefined;
+        const upload = this.options.uploadRecording;
+        const recorded = summary && (upload ? await upload(this.session!.sessionId, commandId, summary) : summary.path);
         this.report({
           commandId,
           rows: 0,
@@ -248,7 +253,7 @@ export class GatewayConnection {
           bytesOut: stdout.bytesOut + stderr.bytesOut,
           ...(exit.code !== undefined ? { exitStatus: exit.code } : {}),
           ...(exit.signal ? { exitSignal: exit.signal } : {}),
-          ...(summary ? { recording: { path: summary.path, sha256: summary.sha256, bytes: summary.bytes } } : {}),
+          ...(summary && recorded ? { recording: { path: recorded, sha256: summary.sha256, bytes: summary.bytes } } : {}),
         });
       });
     });

@@ -5,6 +5,7 @@ import { ApprovalWaiter } from '../approval-waiter.js';
 import { LiveSessions } from '../live-sessions.js';
 import { listenOn, SHUTDOWN_REASON, type Listener, type ListenerOptions } from '../listener.js';
 import { GatewayConnection } from './gateway-connection.js';
+import { recordingUploader } from './recording-upload.js';
 import type { SshTarget } from './upstream.js';
 
 export interface SshGatewayOptions extends ListenerOptions {
@@ -13,6 +14,8 @@ export interface SshGatewayOptions extends ListenerOptions {
   readonly targets: ReadonlyMap<string, SshTarget>;
   /** Where shell recordings (asciicast v2) are written. */
   readonly recordingsDir: string;
+  /** Move each finished recording to the evidence bucket through the control plane (recording-upload.ts), instead of keeping it here. */
+  readonly uploadRecordings?: boolean;
 }
 
 export async function startSshGateway(options: SshGatewayOptions): Promise<Listener> {
@@ -21,8 +24,16 @@ export async function startSshGateway(options: SshGatewayOptions): Promise<Liste
   const approvals = new ApprovalWaiter((ids) => options.controlPlane.approvalStatuses(ids), options.approvalPollMs ?? 1000, log);
   // Revoked or expired sessions, and sessions whose grant ended, end within one poll.
   const live = new LiveSessions<GatewayConnection>(options.controlPlane, options.statusPollMs ?? 2000, log);
+  const uploadRecording = options.uploadRecordings ? recordingUploader({ target: (request) => options.controlPlane.recordingUpload(request), log }) : undefined;
   const server = new ssh2.Server({ hostKeys: [options.hostKey], ident: 'Warden' }, (client, info) => {
-    const connection = new GatewayConnection(client, info, { controlPlane: options.controlPlane, approvals, targets: options.targets, recordingsDir: options.recordingsDir, log });
+    const connection = new GatewayConnection(client, info, {
+      controlPlane: options.controlPlane,
+      approvals,
+      targets: options.targets,
+      recordingsDir: options.recordingsDir,
+      ...(uploadRecording ? { uploadRecording } : {}),
+      log,
+    });
     live.add(connection);
     client.on('close', () => live.delete(connection));
   });

@@ -143,6 +143,7 @@ describe('CDK app', () => {
         /^AwsSolutions-EC23$/, // only when clientCidrs opens the NLB to the internet
         /^AwsSolutions-IAM5\[Resource::\*\]$/, // ecr:GetAuthorizationToken
         /^AwsSolutions-IAM5\[Resource::<Evidence\w+\.Arn>\/warden\/evidence\/\*\]$/,
+        /^AwsSolutions-IAM5\[Resource::<Evidence\w+\.Arn>\/warden\/evidence\/recordings\/\*\]$/, // recordings named per session and command
         /^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<Api\w+>\/\$default\/POST\/v1\/sessions\/\*\/end\]$/, // a proxy route's path parameter
       ];
       // CDK acknowledges some rules of its own CloudFormation validation; these are cdk-nag's.
@@ -343,6 +344,7 @@ describe('CDK app', () => {
       const environment = Object.fromEntries(container.Environment.map(({ Name, Value }: { Name: string; Value: unknown }) => [Name, Value]));
       assert.equal(environment.WARDEN_PROXY_AUTH, 'iam', 'the proxy signs its calls with the task role');
       assert.equal(environment.WARDEN_STATE_DIR, '/tmp/warden');
+      assert.equal(environment.WARDEN_RECORDINGS, 'upload', 'recordings leave the task for the evidence bucket');
       assert.ok(Number(environment.WARDEN_DRAIN_SECONDS) < container.StopTimeout, 'sessions drain before ECS stops the task');
       assert.equal(container.User, 'node');
       assert.deepEqual(container.LinuxParameters.Capabilities, { Drop: ['ALL'] });
@@ -420,19 +422,32 @@ describe('CDK app', () => {
 
     it('lets only the checkpoint and export functions write evidence: PutObject, PutObjectRetention and GetObject under the prefix, never a delete', () => {
       const { evidence, controlPlane } = synthesized;
-      const [writeId, write] = ofType(evidence, 'AWS::IAM::ManagedPolicy')[0]!;
-      assert.equal(ofType(evidence, 'AWS::IAM::ManagedPolicy').length, 1);
+      const policies = ofType(evidence, 'AWS::IAM::ManagedPolicy');
+      assert.equal(policies.length, 3, 'write, recording put, recording read');
+      const policyWith = (actions: string[]) => {
+        const found = policies.find(([, policy]) => JSON.stringify(asArray(statementsOf(policy)[0]!.Action).sort()) === JSON.stringify(actions));
+        assert.ok(found, `a policy of exactly ${actions.join(', ')}`);
+        return found;
+      };
       const bucketId = logicalIdOf(evidence, 'AWS::S3::Bucket', { ObjectLockEnabled: true });
-      assert.deepEqual(statementsOf(write), [
-        { Action: ['s3:GetObject', 's3:PutObject', 's3:PutObjectRetention'], Effect: 'Allow', Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId, 'Arn'] }, '/warden/evidence/*']] } },
-      ]);
+      const objectsUnder = (prefix: string) => ({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId, 'Arn'] }, prefix]] });
+      const [writeId, write] = policyWith(['s3:GetObject', 's3:PutObject', 's3:PutObjectRetention']);
+      assert.deepEqual(statementsOf(write), [{ Action: ['s3:GetObject', 's3:PutObject', 's3:PutObjectRetention'], Effect: 'Allow', Resource: objectsUnder('/warden/evidence/*') }]);
+      // The recordings folder: the upload route signs the proxy's PUT there (and needs the PUT itself), the console's recording route reads it.
+      const [putId, put] = policyWith(['s3:PutObject', 's3:PutObjectRetention']);
+      const [readId, read] = policyWith(['s3:GetObject']);
+      for (const policy of [put, read]) assert.deepEqual(statementsOf(policy)[0]!.Resource, objectsUnder('/warden/evidence/recordings/*'));
       const roles = functionsByRole(controlPlane);
-      const writers = Object.entries(resourcesOf(controlPlane))
-        .filter(([, resource]) => resource.Type === 'AWS::IAM::Role' && JSON.stringify(resource.Properties!.ManagedPolicyArns ?? []).includes(`Ref${writeId}`))
-        .map(([id]) => roles.get(id));
-      assert.deepEqual(writers.sort(), ['functions/export-scheduled.ts', 'infra/handlers/checkpoint.ts']);
+      const holders = (policyId: string) =>
+        Object.entries(resourcesOf(controlPlane))
+          .filter(([, resource]) => resource.Type === 'AWS::IAM::Role' && JSON.stringify(resource.Properties!.ManagedPolicyArns ?? []).includes(`Ref${policyId}`))
+          .map(([id]) => roles.get(id))
+          .sort();
+      assert.deepEqual(holders(writeId), ['functions/export-scheduled.ts', 'infra/handlers/checkpoint.ts']);
+      assert.deepEqual(holders(putId), ['functions/recordings-upload.ts']);
+      assert.deepEqual(holders(readId), ['functions/sessions-recording.ts']);
       for (const [id, policy] of ofType(controlPlane, 'AWS::IAM::Policy')) {
-        assert.ok(!statementsOf(policy).some((statement) => asArray(statement.Action).some((action) => action.startsWith('s3:'))), id);
+        assert.ok(!statementsOf(policy).some((statement) => asArray(statement.Action).some((action) => action.startsWith('s3:'))), `${id} grants no S3 action of its own`);
       }
     });
   });

@@ -67,6 +67,12 @@ describe('readFleetSettings', () => {
     assert.deepEqual(auth, { kind: 'iam', region: 'eu-west-1' });
   });
 
+  it('keeps recordings on the task unless WARDEN_RECORDINGS=upload', async () => {
+    assert.equal((await readFleetSettings(URL_ONLY)).uploadRecordings, false);
+    assert.equal((await readFleetSettings({ ...URL_ONLY, WARDEN_RECORDINGS: 'keep' })).uploadRecordings, false);
+    assert.equal((await readFleetSettings({ ...URL_ONLY, WARDEN_RECORDINGS: 'upload' })).uploadRecordings, true);
+  });
+
   it('refuses what it cannot run with, naming the variable', async () => {
     const cases: [env: NodeJS.ProcessEnv, message: RegExp][] = [
       [{ WARDEN_PROXY_KEY: 'k' }, /WARDEN_CONTROL_PLANE_URL is not set/],
@@ -80,6 +86,7 @@ describe('readFleetSettings', () => {
       [{ ...URL_ONLY, WARDEN_CONFIG: join(tmpdir(), 'no-such-warden.yaml') }, /WARDEN_CONFIG: cannot read .*no-such-warden\.yaml \(ENOENT\)/],
       [{ ...URL_ONLY, WARDEN_CONFIG: '/x', WARDEN_CONFIG_YAML: '{}' }, /not both/],
       [{ ...URL_ONLY, WARDEN_CONFIG_YAML: 'connections: { Bad: {} }' }, /WARDEN_CONFIG_YAML is not a valid Warden configuration/],
+      [{ ...URL_ONLY, WARDEN_RECORDINGS: 's3' }, /WARDEN_RECORDINGS must be upload or keep, not "s3"/],
     ];
     for (const [env, message] of cases) await assert.rejects(readFleetSettings(env), (error: unknown) => error instanceof ConfigError && message.test(error.message), JSON.stringify(env));
   });

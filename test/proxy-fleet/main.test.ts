@@ -6,8 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -22,11 +23,14 @@ import type { LedgerEntry } from '../../core/ledger/entry.js';
 import { startDynalite, type EmbeddedDynalite } from '../../functions/lib/dynamodb.js';
 import { Integrator } from '../../functions/lib/integrator.js';
 import { LedgerReader } from '../../functions/lib/ledger-reader.js';
-import { loadPolicyFile } from '../../functions/lib/policy-files.js';
+import { S3Recordings } from '../../functions/lib/evidence/s3-recordings.js';
+import { DEFAULT_POLICY_FILE, loadPolicyFile } from '../../functions/lib/policy-files.js';
 import { buildRuntime, configureRuntime, type Runtime } from '../../functions/lib/runtime.js';
 import { ensureTables } from '../../functions/lib/table-setup.js';
 import { startLocalApi, type LocalApi } from '../../functions/local/http-adapter.js';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { startTestS3 } from '../helpers/s3rver.js';
+import { startTestSshd } from '../helpers/sshd.js';
 
 const main = new URL('../../proxy-fleet/main.ts', import.meta.url).pathname;
 const PROXY_KEY = 'test-proxy-key-0123456789';
@@ -189,6 +193,79 @@ describe('proxy-fleet/main.ts', () => {
     const end = entries.find((entry) => entry.type === 'session.end' && entry.session === command.session);
     assert.match(String(end?.data.reason), /the gateway is shutting down/);
     assert.ok(fleet.lines.some((line) => line.includes('"event":"stopped"')));
+  });
+
+  it('with WARDEN_RECORDINGS=upload, moves a shell recording to the evidence bucket through a PUT the control plane signs, and the ledger names it', { timeout: 60_000 }, async () => {
+    const sshd = await startTestSshd();
+    const s3 = await startTestS3();
+    const stateDir = await mkdtemp(join(tmpdir(), 'warden-fleet-recordings-'));
+    let fleet: RunningFleet | undefined;
+    try {
+      await s3.createBucket('warden-evidence');
+      const policyFile = join(stateDir, 'policies.cedar');
+      await writeFile(policyFile, `${await readFile(DEFAULT_POLICY_FILE, 'utf8')}\n@id("shells") permit (principal, action == Warden::Action::"ssh:shell", resource);\n`);
+      const connections = { box: { kind: 'ssh', host: sshd.host, port: sshd.port, user: sshd.user, privateKeyEnv: 'BOX_KEY', hostKey: sshd.hostPublicKey } };
+      // The control plane of a deployment with an evidence bucket, on the same store.
+      configureRuntime(
+        await buildRuntime({
+          config: wardenConfigSchema.parse({ connections }),
+          // The same keys as the control plane of the other tests: tokens stay valid across the swap.
+          stateDir: join(dir, 'control-plane'),
+          storeEndpoint: store.endpoint,
+          proxyKey: PROXY_KEY,
+          policy: await loadPolicyFile(policyFile),
+          recordingStore: new S3Recordings(s3.client, { bucket: 'warden-evidence', prefix: 'warden/evidence/' }, 30),
+        }),
+      );
+      fleet = await startFleet({
+        WARDEN_CONFIG_YAML: JSON.stringify({ connections }),
+        WARDEN_CONTROL_PLANE_URL: api.url,
+        WARDEN_PROXY_KEY: PROXY_KEY,
+        WARDEN_LISTEN_HOST: '127.0.0.1',
+        WARDEN_POSTGRES_PORT: '0',
+        WARDEN_SSH_PORT: '0',
+        WARDEN_STATE_DIR: join(stateDir, 'task'),
+        WARDEN_RECORDINGS: 'upload',
+        BOX_KEY: await readFile(sshd.clientKeyPath, 'utf8'),
+      });
+      const started = JSON.parse(fleet.lines.find((line) => line.includes('"event":"started"'))!) as { ssh: { port: number } };
+      const client = new ssh2.Client();
+      const password = await wardenToken('erin');
+      await new Promise<void>((resolve, reject) => {
+        client.once('ready', () => resolve()).once('error', reject);
+        client.connect({ host: '127.0.0.1', port: started.ssh.port, username: 'box', password, hostVerifier: () => true });
+      });
+      await new Promise<void>((resolve, reject) => {
+        client.shell({ term: 'xterm', rows: 24, cols: 80 }, (error, stream) => {
+          if (error) return reject(error);
+          stream.on('close', () => resolve());
+          stream.resume();
+          stream.end('echo recorded-through-the-task\nexit\n');
+        });
+      });
+      client.end();
+      let recording: { path: string; sha256: string } | undefined;
+      for (let attempt = 0; attempt < 50 && !recording; attempt += 1) {
+        const result = (await ledger()).find((entry) => entry.type === 'command.result' && entry.identity.sub === 'erin' && entry.data.recording);
+        recording = result?.data.recording as typeof recording;
+        if (!recording) await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      assert.ok(recording, `the shell's result names its recording:\n${fleet.lines.join('\n')}`);
+      assert.match(recording.path, /^[0-9a-f-]{36}-\d+\.cast$/, 'the ledger names the object, not a path on the task');
+      const object = await s3.getObject('warden-evidence', `warden/evidence/recordings/${recording.path}`);
+      assert.equal(createHash('sha256').update(object).digest('hex'), recording.sha256);
+      assert.match(object.toString(), /recorded-through-the-task/);
+      assert.deepEqual(await readdir(join(stateDir, 'task', 'recordings')), [], 'the task keeps no copy');
+    } finally {
+      if (fleet) {
+        fleet.child.kill('SIGTERM');
+        await once(fleet.child, 'exit');
+      }
+      configureRuntime(runtime);
+      await s3.close();
+      await sshd.stop();
+      await rm(stateDir, { recursive: true, force: true });
+    }
   });
 });
 
