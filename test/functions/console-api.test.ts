@@ -311,7 +311,7 @@ describe('the console read API', () => {
     it('answers 404 when the file is gone, or the command has no recording', async () => {
       const gone = await get('/v1/sessions/s-bob/recordings/4');
       assert.equal(gone.status, 404);
-      assert.match(String(gone.body.message), /\(gone\.cast\) is gone from the recordings directory/);
+      assert.match(String(gone.body.message), /\(gone\.cast\) is gone from where recordings are kept/);
       for (const path of ['/v1/sessions/s-bob/recordings/5', '/v1/sessions/s-bob/recordings/99', '/v1/sessions/s-alice/recordings/1', '/v1/sessions/s-nobody/recordings/1']) {
         const missing = await get(path);
         assert.equal(missing.status, 404, path);
