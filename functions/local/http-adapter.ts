@@ -50,11 +50,24 @@ async function serve(request: IncomingMessage, response: ServerResponse): Promis
     reply(response, 413, { error: 'INVALID_REQUEST', message: `request body over ${MAX_BODY_BYTES} bytes` });
     return;
   }
-  const { handler } = await matched.route.load();
+  const { handler } = await load(matched.route);
   const event = toEvent(request, url, matched.route, matched.parameters, body);
   const result = (await handler(event, lambdaContext(), () => undefined)) as APIGatewayProxyStructuredResultV2;
   response.writeHead(result.statusCode ?? 200, result.headers as Record<string, string>);
   response.end(result.body ?? '');
+}
+
+const loaded = new Map<Route, ReturnType<Route['load']>>();
+
+/** Each route's module once: a dynamic import per request would ask the module loader (and its hooks) every time. */
+function load(route: Route): ReturnType<Route['load']> {
+  let module = loaded.get(route);
+  if (!module) {
+    module = route.load();
+    loaded.set(route, module);
+    module.catch(() => loaded.delete(route));
+  }
+  return module;
 }
 
 function match(method: string, path: string): { route: Route; parameters: Record<string, string> } | undefined {

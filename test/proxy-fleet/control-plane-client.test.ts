@@ -2,16 +2,19 @@
  * The proxy's control-plane client: its SigV4 signing, checked by a local HTTP server that
  * verifies the signature as the HTTP API's IAM authorizer does (the same SignatureV4 library,
  * the same static credentials, the payload hash recomputed from the body received); its shared
- * key; and settle(), which a stopping proxy waits on.
+ * key; settle(), which a stopping proxy waits on; failing closed when no answer comes; and how
+ * commands from many sessions share one /v1/authorize request.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { Sha256 } from '@smithy/core/checksum';
 import { SignatureV4 } from '@smithy/signature-v4';
+import type { AuthorizeCommand } from '../../core/contract.js';
 import { sharedKey, sigV4 } from '../../proxy-fleet/control-plane-auth.js';
 import { ControlPlaneClient } from '../../proxy-fleet/control-plane-client.js';
 import { ControlPlaneRefusal } from '../../proxy-fleet/errors.js';
@@ -150,6 +153,115 @@ describe('ControlPlaneClient', () => {
         assert.equal(reported, true);
       } finally {
         server.close();
+      }
+    });
+  });
+
+  describe('failing closed', () => {
+    it('refuses, as unavailable, when the control plane does not answer within the timeout', async () => {
+      const server = createServer(() => undefined);
+      const url = await listen(server);
+      try {
+        const client = new ControlPlaneClient({ url, auth: sharedKey('k'), timeoutMs: 100 });
+        const decision = client.authorize({ sessionId: 's', commandId: 0, kind: 'sql.query', text: 'SELECT 1' });
+        await assert.rejects(decision, (error: unknown) => {
+          assert.ok(error instanceof ControlPlaneRefusal, 'a refusal, so the proxy forwards nothing');
+          assert.equal(error.kind, 'unavailable');
+          assert.match(error.message, /unreachable \(no answer within 100 ms\)/);
+          return true;
+        });
+      } finally {
+        server.closeAllConnections();
+        server.close();
+      }
+    });
+
+    it('refuses, as unavailable, when nothing listens', async () => {
+      const server = createServer();
+      const url = await listen(server);
+      server.close();
+      const client = new ControlPlaneClient({ url, auth: sharedKey('k') });
+      await assert.rejects(client.sessionsToEnd(['a']), /the Warden control plane is unreachable \(connect ECONNREFUSED/);
+    });
+  });
+
+  describe('batching across sessions', () => {
+    /** A control plane that holds each /v1/authorize until the test releases it, and answers allow. */
+    async function heldControlPlane(status = () => 200) {
+      const batches: AuthorizeCommand[][] = [];
+      const held: (() => void)[] = [];
+      let arrived: () => void = () => undefined;
+      const server = createServer((request, response) => {
+        void readBody(request).then((body) => {
+          const { commands } = JSON.parse(body.toString()) as { commands: AuthorizeCommand[] };
+          batches.push(commands);
+          const code = status();
+          held.push(() => {
+            response.writeHead(code, { 'content-type': 'application/json' });
+            const results = commands.map(({ sessionId, commandId }) => ({ sessionId, commandId, decision: 'allow', statements: [{ index: 0, decision: 'allow', entry: 'b1.0' }] }));
+            response.end(JSON.stringify(code === 200 ? { results } : { error: 'STORE_UNAVAILABLE', message: 'the ledger store is unreachable' }));
+          });
+          arrived();
+        });
+      });
+      const url = await listen(server);
+      const nextArrival = () => new Promise<void>((resolve) => (arrived = resolve));
+      const release = () => held.splice(0).forEach((answer) => answer());
+      return { url, batches, nextArrival, release, close: () => server.close() };
+    }
+
+    const command = (session: number): AuthorizeCommand => ({ sessionId: `s${session}`, commandId: 0, kind: 'sql.query', text: 'SELECT 1' });
+
+    it('sends the commands of 16 sessions, asked in separate turns while a request is in flight, in one request', async () => {
+      const plane = await heldControlPlane();
+      try {
+        const client = new ControlPlaneClient({ url: plane.url, auth: sharedKey('k'), maxInFlight: 1 });
+        const first = plane.nextArrival();
+        const decisions = [client.authorize(command(0))];
+        await first;
+        for (let session = 1; session < 16; session += 1) {
+          decisions.push(client.authorize(command(session)));
+          await nextTurn();
+        }
+        const second = plane.nextArrival();
+        plane.release();
+        await second;
+        plane.release();
+        const answered = await Promise.all(decisions);
+        assert.deepEqual(
+          plane.batches.map((batch) => batch.length),
+          [1, 15],
+          'the 15 that came while the first was in flight wait and share one request',
+        );
+        assert.deepEqual(
+          answered.map((decision) => [decision.sessionId, decision.decision]),
+          decisions.map((_, session) => [`s${session}`, 'allow']),
+          'each session gets its own answer',
+        );
+      } finally {
+        plane.close();
+      }
+    });
+
+    it('fails closed for the commands of a refused request, and still sends the ones waiting behind it', async () => {
+      let requests = 0;
+      const plane = await heldControlPlane(() => (++requests === 1 ? 503 : 200));
+      try {
+        const client = new ControlPlaneClient({ url: plane.url, auth: sharedKey('k'), maxInFlight: 1 });
+        const first = plane.nextArrival();
+        const refused = client.authorize(command(0));
+        await first;
+        const waiting = client.authorize(command(1));
+        await nextTurn();
+        const second = plane.nextArrival();
+        plane.release();
+        await assert.rejects(refused, (error: unknown) => error instanceof ControlPlaneRefusal && error.kind === 'unavailable', 'no decision, nothing forwarded');
+        await second;
+        plane.release();
+        assert.equal((await waiting).decision, 'allow', 'the waiting command went in the next request');
+        assert.equal(plane.batches.length, 2, 'two requests');
+      } finally {
+        plane.close();
       }
     });
   });
