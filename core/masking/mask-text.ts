@@ -23,8 +23,10 @@ const NOTHING_MASKED: Readonly<Record<string, number>> = Object.freeze({});
  */
 export function maskText(text: string, detectors: readonly Detector[]): MaskedText {
   const signals = scanSignals(text);
-  const masked = mayAnyMatch(detectors, signals) ? maskWithSignals(text, signals, detectors) : undefined;
-  return masked ?? { text, counts: NOTHING_MASKED };
+  if (!mayAnyMatch(detectors, signals)) return { text, counts: NOTHING_MASKED };
+  const counts: Record<string, number> = {};
+  const masked = maskWithSignals(text, signals, detectors, counts);
+  return masked === undefined ? { text, counts: NOTHING_MASKED } : { text: masked, counts };
 }
 
 /**
@@ -33,10 +35,25 @@ export function maskText(text: string, detectors: readonly Detector[]): MaskedTe
  * only pass UTF-8 (for PostgreSQL, client_encoding UTF8).
  */
 export function maskBytes(bytes: Buffer, detectors: readonly Detector[]): MaskedBytes {
+  const signals = scanUtf8Signals(bytes);
+  if (!mayAnyMatch(detectors, signals)) return { bytes, counts: NOTHING_MASKED };
+  const counts: Record<string, number> = {};
+  const masked = maskWithSignals(bytes.toString('utf8'), signals, detectors, counts);
+  return masked === undefined ? { bytes, counts: NOTHING_MASKED } : { bytes: Buffer.from(masked, 'utf8'), counts };
+}
+
+/**
+ * maskBytes for callers that mask many fields: returns the masked bytes (the same Buffer when
+ * nothing matched) and adds the values masked, per detector id, to `counts`, which the caller keeps
+ * from field to field. Nothing is allocated for a field without a match, where maskBytes allocates
+ * a result for every field.
+ */
+export function maskBytesInto(bytes: Buffer, detectors: readonly Detector[], counts: Record<string, number>): Buffer {
   // Most fields go no further than the prefilter, which reads the bytes without decoding them.
   const signals = scanUtf8Signals(bytes);
-  const masked = mayAnyMatch(detectors, signals) ? maskWithSignals(bytes.toString('utf8'), signals, detectors) : undefined;
-  return masked ? { bytes: Buffer.from(masked.text, 'utf8'), counts: masked.counts } : { bytes, counts: NOTHING_MASKED };
+  if (!mayAnyMatch(detectors, signals)) return bytes;
+  const masked = maskWithSignals(bytes.toString('utf8'), signals, detectors, counts);
+  return masked === undefined ? bytes : Buffer.from(masked, 'utf8');
 }
 
 const ALWAYS = -1;
@@ -59,8 +76,8 @@ function mayMatch(detector: Detector, signals: number): boolean {
   return detector.signals === undefined || (detector.signals & signals) !== 0;
 }
 
-/** The masked text, or undefined when no detector matched. */
-function maskWithSignals(text: string, signals: number, detectors: readonly Detector[]): MaskedText | undefined {
+/** The masked text, its values counted into `counts`; undefined, and nothing counted, when no detector matched. */
+function maskWithSignals(text: string, signals: number, detectors: readonly Detector[], counts: Record<string, number>): string | undefined {
   let matches: DetectorMatch[] | undefined;
   for (const detector of detectors) {
     if (!mayMatch(detector, signals)) continue;
@@ -70,7 +87,6 @@ function maskWithSignals(text: string, signals: number, detectors: readonly Dete
   if (matches === undefined) return undefined;
 
   const chosen = withoutOverlaps(matches);
-  const counts: Record<string, number> = {};
   let masked = '';
   let copied = 0;
   for (const match of chosen) {
@@ -78,7 +94,7 @@ function maskWithSignals(text: string, signals: number, detectors: readonly Dete
     copied = match.end;
     counts[match.detector] = (counts[match.detector] ?? 0) + 1;
   }
-  return { text: masked + text.slice(copied), counts };
+  return masked + text.slice(copied);
 }
 
 /**

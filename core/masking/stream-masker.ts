@@ -27,7 +27,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { Detector, DetectorMatch } from './detectors.js';
-import { maskBytes, maskText } from './mask-text.js';
+import { maskBytes, maskBytesInto, maskText } from './mask-text.js';
 import { scanSignals } from './text-signals.js';
 
 export interface StreamMaskerOptions {
@@ -236,11 +236,10 @@ export class StreamMasker {
     for (let start = 0; start < bytes.length; ) {
       const end = bytes.indexOf(0x0a, start) + 1 || bytes.length;
       const line = bytes.subarray(start, end);
-      const masked = maskBytes(line, this.#detectors);
-      if (masked.bytes !== line) {
+      const masked = maskBytesInto(line, this.#detectors, this.#counts);
+      if (masked !== line) {
         if (unchanged < start) parts.push(bytes.subarray(unchanged, start));
-        parts.push(masked.bytes);
-        this.#count(masked.counts);
+        parts.push(masked);
         unchanged = end;
       }
       start = end;
@@ -252,11 +251,7 @@ export class StreamMasker {
 
   #mask(bytes: Buffer): Buffer {
     if (bytes.length === 0) return EMPTY;
-    if (isUtf8(bytes)) {
-      const masked = maskBytes(bytes, this.#detectors);
-      this.#count(masked.counts);
-      return masked.bytes;
-    }
+    if (isUtf8(bytes)) return maskBytesInto(bytes, this.#detectors, this.#counts);
     // Decoded with U+FFFD, the bytes give every match they give decoded exactly (and maybe a labelled
     // SSN more, one U+FFFD standing for several bytes), so this cheaper decoding rules most out.
     if (maskBytes(bytes, this.#detectors).bytes === bytes) return bytes;

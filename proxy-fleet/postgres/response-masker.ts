@@ -8,7 +8,7 @@
  * and a value of any other type that holds a detected value is replaced whole the same way,
  * so the client can still decode every column.
  */
-import { maskBytes, type MaskedBytes } from '../../core/masking/mask-text.js';
+import { maskBytesInto } from '../../core/masking/mask-text.js';
 import type { ColumnRule } from '../../core/masking/column-rules.js';
 import type { Detector } from '../../core/masking/detectors.js';
 import { maskedValue } from '../../core/masking/typed-mask.js';
@@ -23,8 +23,8 @@ const JSONB = 3802;
 const QUOTING_FIELDS = new Set(['M', 'D', 'H', 'W', 'q']);
 
 export class ResponseMasker {
-  /** Values masked per detector since the last take(). */
-  private counts = new Map<string, number>();
+  /** Values masked per rule since the last take(); no prototype, so a rule named __proto__ is just a key. */
+  private counts: Record<string, number> = Object.create(null) as Record<string, number>;
   private copyOutBinary = false;
 
   constructor(
@@ -38,8 +38,8 @@ export class ResponseMasker {
 
   /** The masking counts of the command that just finished. */
   take(): Record<string, number> {
-    const counts = Object.fromEntries(this.counts);
-    this.counts = new Map();
+    const counts = { ...this.counts };
+    this.counts = Object.create(null) as Record<string, number>;
     return counts;
   }
 
@@ -89,13 +89,12 @@ export class ResponseMasker {
     const type = column?.typeOid;
     if (type === JSONB && column?.format === 1) {
       // Binary jsonb is a version byte, then the JSON text.
-      const inner = this.count(maskBytes(value.subarray(1), this.detectors));
+      const inner = this.maskBytes(value.subarray(1));
       return inner === null ? value : Buffer.concat([value.subarray(0, 1), inner]);
     }
-    const found = maskBytes(value, this.detectors);
-    if (found.bytes === value) return value;
-    this.count(found);
-    if (type === undefined || TEXT_TYPES.has(type) || type === JSONB) return found.bytes;
+    const found = this.maskBytes(value);
+    if (found === null) return value;
+    if (type === undefined || TEXT_TYPES.has(type) || type === JSONB) return found;
     return maskedValue(type, column?.format === 1 ? 1 : 0);
   }
 
@@ -103,7 +102,7 @@ export class ResponseMasker {
     // Text and CSV COPY send one row per CopyData; binary COPY has length-prefixed fields a text mask would break.
     if (this.copyOutBinary) throw new ProtocolError('UNEXPECTED_MESSAGE', 'binary COPY output cannot be masked; use COPY … TO STDOUT in text or CSV format');
     const data = raw.subarray(5);
-    const masked = this.count(maskBytes(data, this.detectors));
+    const masked = this.maskBytes(data);
     if (masked === null) return raw;
     const out = Buffer.allocUnsafe(5 + masked.length);
     out[0] = BackendCode.copyData;
@@ -117,7 +116,7 @@ export class ResponseMasker {
     const channelEnd = raw.indexOf(0, 9);
     const payloadEnd = channelEnd === -1 ? -1 : raw.indexOf(0, channelEnd + 1);
     if (payloadEnd === -1) throw new ProtocolError('MALFORMED_MESSAGE', 'unterminated NotificationResponse');
-    const masked = this.count(maskBytes(raw.subarray(channelEnd + 1, payloadEnd), this.detectors));
+    const masked = this.maskBytes(raw.subarray(channelEnd + 1, payloadEnd));
     if (masked === null) return raw;
     const body = Buffer.concat([raw.subarray(5, channelEnd + 1), masked, Buffer.from([0])]);
     const out = Buffer.allocUnsafe(5 + body.length);
@@ -136,7 +135,7 @@ export class ResponseMasker {
       if (end === -1) throw new ProtocolError('MALFORMED_MESSAGE', 'unterminated field in an error or notice');
       const code = String.fromCharCode(raw[offset]!);
       const value = raw.subarray(offset + 1, end);
-      const masked = QUOTING_FIELDS.has(code) ? this.count(maskBytes(value, this.detectors)) : null;
+      const masked = QUOTING_FIELDS.has(code) ? this.maskBytes(value) : null;
       parts.push(raw.subarray(offset, offset + 1), masked ?? value, Buffer.from([0]));
       changed ||= masked !== null;
       offset = end + 1;
@@ -150,17 +149,13 @@ export class ResponseMasker {
     return out;
   }
 
-  /** Adds a result's counts; returns the masked bytes, or null when nothing was masked. */
-  private count(result: MaskedBytes): Buffer | null {
-    let any = false;
-    for (const [detector, n] of Object.entries(result.counts)) {
-      this.add(detector, n);
-      any = true;
-    }
-    return any ? result.bytes : null;
+  /** The detectors' mask of `bytes`, counted; null when nothing was masked. Allocates nothing for a clean value. */
+  private maskBytes(bytes: Buffer): Buffer | null {
+    const masked = maskBytesInto(bytes, this.detectors, this.counts);
+    return masked === bytes ? null : masked;
   }
 
   private add(rule: string, n: number): void {
-    this.counts.set(rule, (this.counts.get(rule) ?? 0) + n);
+    this.counts[rule] = (this.counts[rule] ?? 0) + n;
   }
 }

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { contentDetectors, detectorById, type Detector } from '../../../core/masking/detectors.js';
+import { maskBytesInto } from '../../../core/masking/mask-text.js';
+import { scanSignals, scanUtf8Signals } from '../../../core/masking/text-signals.js';
 
 function detector(id: string): Detector {
   const found = detectorById(id);
@@ -23,6 +25,21 @@ function detects(id: string, valid: readonly string[], nearMisses: readonly stri
   });
   it('ignores near misses', () => {
     for (const sample of nearMisses) assert.deepEqual(found(id, sample), [], `${id} near miss: ${sample}`);
+  });
+  it('lets valid values through the masking prefilter, so that a field holding one is masked', () => {
+    const { signals } = detector(id);
+    assert.ok(signals !== undefined, `${id} has a prefilter`);
+    for (const sample of valid) {
+      for (const text of [sample, `value: ${sample}, end`]) {
+        assert.notEqual(scanSignals(text) & signals, 0, `${id} signals of ${JSON.stringify(text)}`);
+        const bytes = Buffer.from(text, 'utf8');
+        assert.notEqual(scanUtf8Signals(bytes) & signals, 0, `${id} UTF-8 signals of ${JSON.stringify(text)}`);
+        const counts: Record<string, number> = {};
+        const masked = maskBytesInto(bytes, contentDetectors, counts);
+        assert.ok(!masked.toString('utf8').includes(sample), `${id} survived in ${JSON.stringify(masked.toString('utf8'))}`);
+        assert.ok(counts[id] === 1, `${id} counted in ${JSON.stringify(counts)} for ${JSON.stringify(text)}`);
+      }
+    }
   });
 }
 

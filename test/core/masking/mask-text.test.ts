@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { contentDetectors, type Detector } from '../../../core/masking/detectors.js';
-import { maskBytes, maskText } from '../../../core/masking/mask-text.js';
+import { maskBytes, maskBytesInto, maskText } from '../../../core/masking/mask-text.js';
 import { mulberry32 } from '../../helpers/prng.js';
 
 /** Values of every detector, as they would sit in data. */
@@ -117,5 +117,73 @@ describe('maskBytes', () => {
     const masked = maskBytes(Buffer.from('Zoë → zoe@example.com ✓', 'utf8'), contentDetectors);
     assert.equal(masked.bytes.toString('utf8'), 'Zoë → [masked:email] ✓');
     assert.deepEqual(masked.counts, { email: 1 });
+  });
+});
+
+describe('maskBytesInto', () => {
+  it('returns the same Buffer and counts nothing when nothing matched', () => {
+    const counts: Record<string, number> = { email: 2 };
+    for (const text of ['', 'Zoë Müller', '2026-11-26 17:30:00.123456+00', 'ORD-2026-00012345', '4111111111111112']) {
+      const plain = Buffer.from(text, 'utf8');
+      assert.equal(maskBytesInto(plain, contentDetectors, counts), plain, text);
+    }
+    assert.deepEqual(counts, { email: 2 });
+  });
+
+  it('adds to the counts it is given, field after field', () => {
+    const counts: Record<string, number> = {};
+    const fields = ['a@example.com', 'Springfield', 'b@example.com 123-45-6789', '4111 1111 1111 1111'];
+    const out = fields.map((field) => maskBytesInto(Buffer.from(field, 'utf8'), contentDetectors, counts).toString('utf8'));
+    assert.deepEqual(out, ['[masked:email]', 'Springfield', '[masked:email] [masked:us-ssn]', '[masked:credit-card …1111]']);
+    assert.deepEqual(counts, { email: 2, 'us-ssn': 1, 'credit-card': 1 });
+  });
+
+  it('counts several hits of different detectors in one field', () => {
+    const counts: Record<string, number> = { ipv4: 1 };
+    const field = Buffer.from('→ 10.0.0.1, +44 20 7946 0958, 10.0.0.2 and GB82WEST12345698765432 ✓', 'utf8');
+    const masked = maskBytesInto(field, contentDetectors, counts);
+    assert.equal(masked.toString('utf8'), '→ [masked:ipv4], [masked:phone], [masked:ipv4] and [masked:iban] ✓');
+    assert.deepEqual(counts, { ipv4: 3, phone: 1, iban: 1 });
+  });
+
+  it('masks a value that fills its field or touches either end, and no half of one split between fields', () => {
+    for (const [detector, values] of Object.entries(PLANTABLE)) {
+      for (const value of values) {
+        for (const text of [value, `${value} y`, `x ${value}`]) {
+          const counts: Record<string, number> = {};
+          const masked = maskBytesInto(Buffer.from(text, 'utf8'), contentDetectors, counts).toString('utf8');
+          assert.ok(!masked.includes(secretPart(detector, value)), `${value} survived in ${JSON.stringify(masked)}`);
+          assert.deepEqual(counts, { [detector]: 1 }, JSON.stringify(text));
+        }
+      }
+    }
+    // Each field is a text of its own: the halves of a value are neither masked nor made to mask their neighbours.
+    for (const [head, tail] of [['4111 1111', ' 1111 1111'], ['123-45', '-6789'], ['john.doe@', 'example.com'], ['+44 20', ' 7946 0958']] as const) {
+      const counts: Record<string, number> = {};
+      for (const half of [head, tail]) {
+        const bytes = Buffer.from(half, 'utf8');
+        assert.equal(maskBytesInto(bytes, contentDetectors, counts), bytes, half);
+      }
+      assert.deepEqual(counts, {}, `${head}|${tail}`);
+    }
+  });
+
+  it('masks each field as maskBytes does (property)', () => {
+    const random = mulberry32(11);
+    const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+    const pieces = ['Müller', 'paid', ' ', '-', '.', ':', '+', '(', ')', '2026', '11', '123', '4567', '00012345', 'ORD', 'GB', '@', ...Object.values(PLANTABLE).flat()];
+    const counts: Record<string, number> = {};
+    const expected: Record<string, number> = {};
+    for (let n = 0; n < 2000; n++) {
+      let text = '';
+      for (let i = Math.floor(random() * 8); i > 0; i--) text += pick(pieces);
+      const bytes = Buffer.from(text, 'utf8');
+      const whole = maskBytes(bytes, contentDetectors);
+      const masked = maskBytesInto(bytes, contentDetectors, counts);
+      assert.equal(masked === bytes, whole.bytes === bytes, JSON.stringify(text));
+      assert.equal(masked.toString('utf8'), whole.bytes.toString('utf8'), JSON.stringify(text));
+      for (const [id, count] of Object.entries(whole.counts)) expected[id] = (expected[id] ?? 0) + count;
+    }
+    assert.deepEqual(counts, expected);
   });
 });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { contentDetectors } from '../../../core/masking/detectors.js';
 import { scanSignals, scanUtf8Signals, Signal } from '../../../core/masking/text-signals.js';
 import { mulberry32 } from '../../helpers/prng.js';
 
@@ -52,6 +53,19 @@ describe('scanSignals', () => {
       const length = Math.floor(random() * 60);
       for (let i = 0; i < length; i++) text += alphabet[Math.floor(random() * alphabet.length)];
       assert.equal(scanUtf8Signals(Buffer.from(text, 'utf8')), scanSignals(text), JSON.stringify(text));
+    }
+  });
+
+  it('raises a signal of every detector that finds something in the text (property)', () => {
+    const random = mulberry32(13);
+    const pieces = ['a', 'ssn ', 'GB82', 'WEST', 'GB82WEST12345698765432', 'AKIAIOSFODNN7EXAMPLE', '10.0.0.1', '192.168.', 'eyJ', '-----BEGIN ', ' ', '-', '.', '(', ')', '+', ':', '::', '@', '/', '1', '0', '4', '12', '123', '555', '4111', '4111 1111', '5555555555554444', '2671', '98765432', '123456789', 'é', '€'];
+    for (let n = 0; n < 20000; n++) {
+      let text = '';
+      for (let i = Math.floor(random() * 16); i > 0; i--) text += pieces[Math.floor(random() * pieces.length)];
+      const signals = scanSignals(text);
+      for (const detector of contentDetectors) {
+        if (detector.find(text).length > 0) assert.notEqual(signals & detector.signals!, 0, `${detector.id} in ${JSON.stringify(text)}`);
+      }
     }
   });
 });
