@@ -24,7 +24,7 @@ import { LedgerReader } from '../functions/lib/ledger-reader.js';
 import { ensureTables } from '../functions/lib/table-setup.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-const { values } = parseArgs({ options: { entries: { type: 'string', default: '1000000' }, 'append-entries': { type: 'string', default: '20000' } } });
+const { values } = parseArgs({ options: { entries: { type: 'string', default: '1000000' }, 'append-entries': { type: 'string', default: '20000' }, out: { type: 'string', default: 'results-ledger.json' } } });
 const VERIFY_ENTRIES = Number(values.entries);
 const APPEND_ENTRIES = Number(values['append-entries']);
 
@@ -171,4 +171,4 @@ for (const row of rows) {
   const baseline = row.baseline ? format(row.baseline.value).padStart(12) : ''.padStart(12);
   console.log(`${row.measure.padEnd(64)} ${`${format(row.value)} ${row.unit}`.padStart(12)}  ${baseline}  ${row.baseline?.label ?? ''}`);
 }
-await writeFile(new URL('./results-ledger.json', import.meta.url), `${JSON.stringify({ node: process.version, at: new Date().toISOString(), rows }, null, 2)}\n`);
+await writeFile(new URL(values.out, import.meta.url), `${JSON.stringify({ node: process.version, at: new Date().toISOString(), rows }, null, 2)}\n`);

@@ -50,7 +50,8 @@ async function postgresIds(): Promise<[number, number]> {
   return [Number(uid.trim()), Number(gid.trim())];
 }
 
-export async function startTestPostgres(): Promise<TestPostgres> {
+/** `settings`: more server settings (-c name=value), e.g. max_connections for a benchmark with hundreds of clients. */
+export async function startTestPostgres(options: { settings?: Readonly<Record<string, string>> } = {}): Promise<TestPostgres> {
   const bindir = await findPostgresBindir();
   const dir = await mkdtemp(join(tmpdir(), 'warden-pg-'));
   const data = join(dir, 'data');
@@ -69,7 +70,7 @@ export async function startTestPostgres(): Promise<TestPostgres> {
   await writeFile(join(data, 'server.key'), key, { mode: 0o600 });
   if (asRoot) for (const file of ['server.crt', 'server.key']) await chown(join(data, file), ...(await postgresIds()));
   const port = await freePort();
-  await asServer('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c log_statement=all -c ssl=on`, 'start']);
+  await asServer('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c log_statement=all -c ssl=on${Object.entries(options.settings ?? {}).map(([name, value]) => ` -c ${name}=${value}`).join('')}`, 'start']);
 
   const sql = async (query: string, database = 'postgres') => {
     const { stdout } = await run(join(bindir, 'psql'), ['-h', dir, '-p', String(port), '-U', 'postgres', '-d', database, '-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', query], {

@@ -35,7 +35,7 @@ export interface RunningTestWarden {
   /** Everything `warden up` printed so far, stdout and stderr. */
   output(): string;
   cli(args: readonly string[]): Promise<CliResult>;
-  running(): Promise<{ controlPlaneUrl: string; storeEndpoint?: string; ssh?: { host: string; port: number; hostKey: string } }>;
+  running(): Promise<{ pid: number; controlPlaneUrl: string; storeEndpoint?: string; ssh?: { host: string; port: number; hostKey: string } }>;
   /** Every entry of the ledger, after integrating everything durable (`warden checkpoint`). */
   ledger(): Promise<IntegratedEntry[]>;
   stop(): Promise<void>;
@@ -74,7 +74,7 @@ export async function startTestWarden(config: Record<string, unknown>, env: Node
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   await waitForReady(child, (line) => (output += `${line}\n`), () => output);
   const stateDir = join(dir, 'state');
-  const running = async () => JSON.parse(await readFile(join(stateDir, 'running.json'), 'utf8')) as { controlPlaneUrl: string; storeEndpoint?: string; ssh?: { host: string; port: number; hostKey: string } };
+  const running = async () => JSON.parse(await readFile(join(stateDir, 'running.json'), 'utf8')) as { pid: number; controlPlaneUrl: string; storeEndpoint?: string; ssh?: { host: string; port: number; hostKey: string } };
   const cli = (args: readonly string[]) => runCli(['--config', configPath, ...args], childEnv);
   return {
     dir,
