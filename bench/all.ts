@@ -144,6 +144,8 @@ for (const sessions of SESSIONS) {
   const run = await read<PostgresResults>(files.sessions(sessions));
   figures.push(...pgbenchFigures('How it scales: sessions', `, ${sessions} sessions`, run, false));
   const connect = (prefix: string) => run.results.find((r) => r.target.startsWith(prefix))!.connectMs;
+  // Warden logs in upstream as a direct client does; pgbouncer hands out connections it already has.
+  figures.push({ section: 'How it scales: sessions', figure: `connect ${sessions} sessions`, unit: 'ms', warden: connect('Warden'), baseline: { name: 'direct', value: connect('PostgreSQL direct') } });
   figures.push({ section: 'How it scales: sessions', figure: `connect ${sessions} sessions`, unit: 'ms', warden: connect('Warden'), baseline: { name: 'pgbouncer', value: connect('pgbouncer') } });
 }
 for (const size of LEDGER_SIZES) {
