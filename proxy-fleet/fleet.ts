@@ -10,7 +10,7 @@ import { createSecureContext } from 'node:tls';
 import type { WardenConfig } from '../core/config.js';
 import { readConfigFile } from './config-source.js';
 import type { ControlPlaneClient } from './control-plane-client.js';
-import { readFleetIdentity, type FleetIdentity } from './fleet-settings.js';
+import type { FleetIdentity } from './fleet-settings.js';
 import { startKubernetesGateway } from './kubernetes/server.js';
 import type { Listener } from './listener.js';
 import { startPostgresProxy } from './postgres/server.js';
@@ -38,9 +38,9 @@ export interface ProxyFleetOptions {
   readonly controlPlane: ControlPlaneClient;
   readonly paths: FleetPaths;
   /**
-   * The SSH host key and TLS certificate every task of a fleet shares, used instead of making
-   * them (a configured proxy.postgres.tls certFile still wins for PostgreSQL). Default: from
-   * WARDEN_SSH_HOST_KEY, WARDEN_TLS_CERT and WARDEN_TLS_KEY when set (fleet-settings.ts).
+   * The SSH host key and TLS certificate every task of a fleet shares (fleet-settings.ts reads
+   * them from the environment), used instead of making them; a configured proxy.postgres.tls
+   * certFile still wins for PostgreSQL. Unset: made on first start and kept in `paths`.
    */
   readonly identity?: FleetIdentity;
   /** Move shell recordings to the evidence bucket through the control plane instead of keeping them in paths.recordings. */
@@ -64,14 +64,13 @@ export interface ProxyFleet {
   shutdown(graceMs: number): Promise<void>;
 }
 
-export async function startProxyFleet({ config, configDir, targets, controlPlane, paths, identity: given, uploadRecordings = false }: ProxyFleetOptions): Promise<ProxyFleet> {
+export async function startProxyFleet({ config, configDir, targets, controlPlane, paths, identity = {}, uploadRecordings = false }: ProxyFleetOptions): Promise<ProxyFleet> {
   const listeners: Listener[] = [];
   const close = async () => {
     await Promise.all(listeners.map((listener) => listener.close()));
     await controlPlane.settle();
   };
   try {
-    const identity = given ?? readFleetIdentity(process.env);
     let shared: Promise<CertificatePair> | undefined;
     const sharedCertificate = identity.tls && (() => (shared ??= writeSharedCertificate(identity.tls!, paths.tls)));
     const { host, port, tls: clientTls } = config.proxy.postgres;

@@ -29,6 +29,7 @@ async function main(): Promise<void> {
     targets,
     controlPlane: new ControlPlaneClient({ url: settings.controlPlaneUrl, auth: controlPlaneAuth(settings.auth) }),
     paths: { tls: join(stateDir, 'tls'), sshHostKey: join(stateDir, 'ssh-host-ed25519'), recordings: join(stateDir, 'recordings') },
+    identity: settings.identity,
     uploadRecordings: settings.uploadRecordings,
   });
   log({ event: 'started', auth: settings.auth.kind, ...listening(fleet), connections: Object.keys(config.connections) });

@@ -245,7 +245,7 @@ export class GatewayConnection {
         channel.end();
         const summary = recorder ? await recorder.close().catch(() => undefined) : undefined;
         const upload = this.options.uploadRecording;
-        const recorded = summary && (upload ? await upload(this.session!.sessionId, commandId, summary) : summary.path);
+        const recording = summary && { path: upload ? await upload(this.session!.sessionId, commandId, summary) : summary.path, sha256: summary.sha256, bytes: summary.bytes };
         this.report({
           commandId,
           rows: 0,
@@ -253,7 +253,7 @@ export class GatewayConnection {
           bytesOut: stdout.bytesOut + stderr.bytesOut,
           ...(exit.code !== undefined ? { exitStatus: exit.code } : {}),
           ...(exit.signal ? { exitSignal: exit.signal } : {}),
-          ...(summary && recorded ? { recording: { path: recorded, sha256: summary.sha256, bytes: summary.bytes } } : {}),
+          ...(recording ? { recording } : {}),
         });
       });
     });
