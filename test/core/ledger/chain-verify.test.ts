@@ -24,6 +24,18 @@ describe('verifyChains', () => {
     assert.deepEqual(report, { ok: true, sessions: 2, entries: 6, problems: [] });
   });
 
+  it('reports the same first problem per chain whether entries come in seq order or not', () => {
+    const edited = intact();
+    edited[2] = { ...edited[2]!, entry: edited[2]!.entry.replace('"n":2', '"n":3') };
+    const gap = chain('s3', ['session.start', 'command', 'command']).filter((entry) => entry.seq !== 1);
+    const all = [...edited, ...gap, ...chain('s4', ['session.start'])];
+    const inOrder = verifyChains(all);
+    assert.deepEqual(inOrder.problems.map((p) => [p.entry, p.kind]), [['s1/2', 'hash-mismatch'], ['s3/1', 'missing-entries']]);
+    assert.deepEqual(verifyChains([...all].reverse()), inOrder);
+    const interleaved = all.flatMap((entry, i) => (i % 2 === 0 ? [entry] : [])).concat(all.filter((_, i) => i % 2 === 1));
+    assert.deepEqual(verifyChains(interleaved), inOrder);
+  });
+
   it('names an edited entry (hash mismatch)', () => {
     const entries = intact();
     entries[2] = { ...entries[2]!, entry: entries[2]!.entry.replace('"n":2', '"n":3') };
