@@ -107,6 +107,8 @@ export const evidenceExportSchema = z
         prefix: z
           .string()
           .refine((prefix) => prefix === '' || (prefix.endsWith('/') && !prefix.startsWith('/')), 'end the prefix with "/" and do not start it with "/" (or leave it empty)')
+          // As `warden export --s3` refuses them: an S3-compatible store or a proxy may resolve "..", moving bundles out of the prefix.
+          .refine((prefix) => !prefix.slice(0, -1).split('/').some((segment) => segment === '.' || segment === '..' || (prefix !== '' && segment === '')), 'no empty, "." or ".." segments in the prefix')
           .default('warden/evidence/'),
         region: z.string().min(1).default(S3_DEFAULTS.region),
         /** An S3-compatible endpoint (s3rver, MinIO); unset: AWS. */

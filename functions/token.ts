@@ -36,11 +36,14 @@ function readExchange(event: APIGatewayProxyEventV2): z.infer<typeof exchangeSch
   const contentType = event.headers['content-type'] ?? '';
   let fields: Record<string, unknown>;
   if (contentType.startsWith('application/json')) {
+    let value: unknown;
     try {
-      fields = JSON.parse(body) as Record<string, unknown>;
+      value = JSON.parse(body);
     } catch {
       throw new WardenError('INVALID_REQUEST', 'the request body is not JSON');
     }
+    if (typeof value !== 'object' || value === null) throw new WardenError('INVALID_REQUEST', 'the request body is not a JSON object');
+    fields = value as Record<string, unknown>;
     if (typeof fields.audience === 'string') fields.audience = [fields.audience];
   } else {
     const form = new URLSearchParams(body);
@@ -49,7 +52,14 @@ function readExchange(event: APIGatewayProxyEventV2): z.infer<typeof exchangeSch
     fields.audience = audiences.length > 0 ? audiences : undefined;
   }
   const parsed = exchangeSchema.safeParse(fields);
-  if (!parsed.success) throw new WardenError('INVALID_REQUEST', parsed.error.issues.map((i) => i.message).join('; '));
+  if (!parsed.success) {
+    // Name the field unless the message already starts with it ("grant_type must be …").
+    const named = (issue: z.core.$ZodIssue) => {
+      const field = issue.path.join('.');
+      return field === '' || issue.message.startsWith(field) ? issue.message : `${field}: ${issue.message}`;
+    };
+    throw new WardenError('INVALID_REQUEST', parsed.error.issues.map(named).join('; '));
+  }
   return parsed.data;
 }
 
@@ -106,6 +116,8 @@ async function exchangeIdentity(runtime: Runtime, request: Exchange): Promise<Is
  */
 async function delegate(runtime: Runtime, request: Exchange): Promise<IssueRequest> {
   const parent = await runtime.tokens.verify(request.subject_token);
+  // A revoked token must not live on through a fresh child (which has a jti of its own).
+  await runtime.revocations.ensureNotRevoked(parent);
   if (!request.actor_token) {
     throw new WardenError('INVALID_REQUEST', 'exchanging a Warden token needs an actor_token that identifies the agent which will act (RFC 8693 §2.1)');
   }

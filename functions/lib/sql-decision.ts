@@ -20,6 +20,16 @@ export type SqlDecision = { readonly ok: true; readonly statements: readonly Sta
 
 const severity: Record<Outcome, number> = { allow: 0, approval: 1, deny: 2 };
 
+/**
+ * Whatever the policy says: statements are decided on their UTF-8 text, so a server reading
+ * another client encoding (SJIS, BIG5, GBK…) would run something else than what was decided.
+ */
+const KEEP_UTF8: PolicyDecision = {
+  outcome: 'deny',
+  policies: ['warden-client-encoding'],
+  reason: 'client_encoding must stay UTF8 through the gateway: Warden decides each statement on its UTF-8 text',
+};
+
 export function decideSql(engine: PolicyEngine, identity: IdentityChain, connection: string, sql: string, state?: SessionSqlState): SqlDecision {
   const result = sqlFacts(sql, state);
   if (!result.ok) return result;
@@ -31,7 +41,7 @@ export function decideSql(engine: PolicyEngine, identity: IdentityChain, connect
       const decisions = (facts.actions.length > 0 ? facts.actions : [facts.action]).map((action) =>
         engine.decide({ identity, action, resource: { type: 'Connection', id: connection }, context }),
       );
-      return { text, maskedText, facts, decision: strictest(decisions) };
+      return { text, maskedText, facts, decision: facts.changesSettings.includes('client_encoding') ? KEEP_UTF8 : strictest(decisions) };
     }),
   };
 }
