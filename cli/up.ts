@@ -20,9 +20,9 @@ import { LedgerReader } from '../functions/lib/ledger-reader.js';
 import { LedgerService } from '../functions/lib/ledger-service.js';
 import { buildRuntime, configureRuntime, keyedDigest, statePaths, type Runtime } from '../functions/lib/runtime.js';
 import { ensureTables } from '../functions/lib/table-setup.js';
-import { startLocalApi } from '../functions/local/http-adapter.js';
+import { invokeLocal, startLocalApi } from '../functions/local/http-adapter.js';
 import { sharedKey } from '../proxy-fleet/control-plane-auth.js';
-import { ControlPlaneClient } from '../proxy-fleet/control-plane-client.js';
+import { ControlPlaneClient, type ControlPlaneTransport } from '../proxy-fleet/control-plane-client.js';
 import { startProxyFleet } from '../proxy-fleet/fleet.js';
 import { resolveTargets } from '../proxy-fleet/targets.js';
 import { ConfigError, slackSettings, type LoadedConfig } from './config-file.js';
@@ -126,7 +126,8 @@ export async function up(loaded: LoadedConfig, options: UpOptions): Promise<Runn
       config,
       configDir,
       targets,
-      controlPlane: new ControlPlaneClient({ url: api.url, auth: sharedKey(proxyKey) }),
+      // The proxies call the control plane's handlers in this process: the same handlers, authentication and validation as over HTTP, without the sockets.
+      controlPlane: new ControlPlaneClient({ url: api.url, auth: sharedKey(proxyKey), transport: inProcess }),
       paths: { tls: paths.tls, sshHostKey: paths.sshHostKey, recordings: paths.recordings },
     });
     closers.proxy.push(() => fleet.close());
@@ -153,6 +154,11 @@ export async function up(loaded: LoadedConfig, options: UpOptions): Promise<Runn
 }
 
 /** Scheduled evidence export on a timer, as the EventBridge schedule runs it in AWS: one line per bundle. */
+const inProcess: ControlPlaneTransport = async ({ path, headers, body }) => {
+  const answer = await invokeLocal({ method: 'POST', url: path, headers, body, sourceIp: '127.0.0.1' });
+  return { status: answer.status, text: answer.body };
+};
+
 function startEvidenceExports(runtime: Runtime, progress: (line: string) => void): ScheduledExports {
   const { intervalMinutes } = runtime.config.evidence.export;
   const log = (event: ExportEvent) => {

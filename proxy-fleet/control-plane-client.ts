@@ -35,7 +35,15 @@ export interface ControlPlaneClientOptions {
   readonly maxBatch?: number;
   /** Upper bound on /v1/authorize (and, separately, /v1/results) requests in flight; more commands wait and share the next. */
   readonly maxInFlight?: number;
+  /**
+   * Carries a request to the control plane instead of HTTP to `url`: warden up's proxies call
+   * the handlers in their own process (functions/local/http-adapter.ts invokeLocal). The
+   * request is still authenticated, validated and held to the timeout.
+   */
+  readonly transport?: ControlPlaneTransport;
 }
+
+export type ControlPlaneTransport = (request: { readonly path: string; readonly headers: Readonly<Record<string, string>>; readonly body: string }) => Promise<{ status: number; text: string }>;
 
 /**
  * Coalesces submitted items into batches, at most `maxInFlight` requests at a time. Items
@@ -177,7 +185,9 @@ export class ControlPlaneClient {
     let response: { status: number; text: string };
     try {
       const request = { method: 'POST', url: new URL(`${this.options.url}${path}`), headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } as const;
-      response = await this.exchange(request.url, await this.options.auth(request), request.body);
+      const headers = await this.options.auth(request);
+      const { transport } = this.options;
+      response = transport ? await this.withinTimeout(transport({ path, headers, body: request.body })) : await this.exchange(request.url, headers, request.body);
     } catch (error) {
       throw new ControlPlaneRefusal('unavailable', 'CONTROL_PLANE_UNAVAILABLE', `the Warden control plane is unreachable (${describe(error)})`, { cause: error });
     }
@@ -204,9 +214,20 @@ export class ControlPlaneClient {
     return parsed.data;
   }
 
+  private withinTimeout<T>(answer: Promise<T>): Promise<T> {
+    const timeoutMs = this.timeoutMs();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)));
+    return Promise.race([answer, late]).finally(() => clearTimeout(timer));
+  }
+
+  private timeoutMs(): number {
+    return this.options.timeoutMs ?? 10_000;
+  }
+
   /** One POST and its whole answer, within the timeout; any failure on the way rejects. */
   private exchange(url: URL, headers: Record<string, string>, body: string): Promise<{ status: number; text: string }> {
-    const timeoutMs = this.options.timeoutMs ?? 10_000;
+    const timeoutMs = this.timeoutMs();
     return new Promise((resolve, reject) => {
       const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
       const request = send(url, { method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, agent: this.agent }, (response) => {

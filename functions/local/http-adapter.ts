@@ -1,6 +1,8 @@
 /**
  * Serves the Lambda handlers over local HTTP: each request becomes an API Gateway HTTP API
- * (payload format 2.0) event and goes to the very `handler` a Lambda would run.
+ * (payload format 2.0) event and goes to the very `handler` a Lambda would run. `invokeLocal`
+ * does the same for a request that comes from inside the process (warden up's own proxies),
+ * without the socket and HTTP parsing in between.
  */
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
@@ -38,23 +40,62 @@ export async function startLocalApi(options: { host: string; port: number }): Pr
   };
 }
 
+export interface LocalRequest {
+  readonly method: string;
+  /** The path and query string. */
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+  readonly sourceIp?: string;
+  readonly httpVersion?: string;
+}
+
+export interface LocalResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+}
+
 async function serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
-  const url = new URL(request.url ?? '/', 'http://local');
-  const matched = match(request.method ?? 'GET', url.pathname);
-  if (!matched) {
-    reply(response, 404, { error: 'NOT_FOUND', message: `no route ${request.method} ${url.pathname}` });
-    return;
-  }
   const body = await readBody(request);
   if (body === undefined) {
+    // The rest of the body was never read, so this connection cannot carry another request.
+    response.setHeader('connection', 'close');
     reply(response, 413, { error: 'INVALID_REQUEST', message: `request body over ${MAX_BODY_BYTES} bytes` });
     return;
   }
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(',') : value;
+  }
+  const result = await invokeLocal({
+    method: request.method ?? 'GET',
+    url: request.url ?? '/',
+    headers,
+    body: body.toString('utf8'),
+    sourceIp: request.socket.remoteAddress ?? '',
+    httpVersion: request.httpVersion,
+  });
+  response.writeHead(result.status, result.headers);
+  response.end(result.body);
+}
+
+/** Routes one request to its handler and returns the handler's answer, as the HTTP server would send it. */
+export async function invokeLocal(request: LocalRequest): Promise<LocalResponse> {
+  const url = new URL(request.url, 'http://local');
+  let matched: ReturnType<typeof match>;
+  try {
+    matched = match(request.method, url.pathname);
+  } catch (error) {
+    if (!(error instanceof URIError)) throw error;
+    return jsonResponse(400, { error: 'INVALID_REQUEST', message: 'the path has malformed percent-encoding (a "%" not followed by two hex digits of valid UTF-8)' });
+  }
+  if (!matched) return jsonResponse(404, { error: 'NOT_FOUND', message: `no route ${request.method} ${url.pathname}` });
+  if (Buffer.byteLength(request.body) > MAX_BODY_BYTES) return jsonResponse(413, { error: 'INVALID_REQUEST', message: `request body over ${MAX_BODY_BYTES} bytes` });
   const { handler } = await load(matched.route);
-  const event = toEvent(request, url, matched.route, matched.parameters, body);
+  const event = toEvent(request, url, matched.route, matched.parameters);
   const result = (await handler(event, lambdaContext(), () => undefined)) as APIGatewayProxyStructuredResultV2;
-  response.writeHead(result.statusCode ?? 200, result.headers as Record<string, string>);
-  response.end(result.body ?? '');
+  return { status: result.statusCode ?? 200, headers: (result.headers ?? {}) as Record<string, string>, body: result.body ?? '' };
 }
 
 const loaded = new Map<Route, ReturnType<Route['load']>>();
@@ -107,11 +148,8 @@ async function readBody(request: IncomingMessage): Promise<Buffer | undefined> {
   return Buffer.concat(chunks);
 }
 
-function toEvent(request: IncomingMessage, url: URL, route: Route, pathParameters: Record<string, string>, body: Buffer): APIGatewayProxyEventV2 {
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(request.headers)) {
-    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(',') : value;
-  }
+function toEvent(request: LocalRequest, url: URL, route: Route, pathParameters: Record<string, string>): APIGatewayProxyEventV2 {
+  const { headers } = request;
   const now = Date.now();
   return {
     version: '2.0',
@@ -124,14 +162,14 @@ function toEvent(request: IncomingMessage, url: URL, route: Route, pathParameter
     requestContext: {
       accountId: 'local',
       apiId: 'local',
-      domainName: request.headers.host ?? 'localhost',
+      domainName: headers.host ?? 'localhost',
       domainPrefix: 'local',
       http: {
         method: route.method,
         path: url.pathname,
-        protocol: `HTTP/${request.httpVersion}`,
-        sourceIp: request.socket.remoteAddress ?? '',
-        userAgent: request.headers['user-agent'] ?? '',
+        protocol: `HTTP/${request.httpVersion ?? '1.1'}`,
+        sourceIp: request.sourceIp ?? '',
+        userAgent: headers['user-agent'] ?? '',
       },
       requestId: randomUUID(),
       routeKey: `${route.method} ${route.path}`,
@@ -139,7 +177,7 @@ function toEvent(request: IncomingMessage, url: URL, route: Route, pathParameter
       time: new Date(now).toISOString(),
       timeEpoch: now,
     },
-    body: body.toString('utf8'),
+    body: request.body,
     isBase64Encoded: false,
   };
 }
@@ -161,7 +199,12 @@ function lambdaContext(): Context {
   };
 }
 
+function jsonResponse(status: number, body: unknown): LocalResponse {
+  return { status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+}
+
 function reply(response: ServerResponse, status: number, body: unknown): void {
-  response.writeHead(status, { 'content-type': 'application/json' });
-  response.end(JSON.stringify(body));
+  const { headers, body: text } = jsonResponse(status, body);
+  response.writeHead(status, headers);
+  response.end(text);
 }

@@ -176,6 +176,17 @@ describe('ControlPlaneClient', () => {
       }
     });
 
+    it('holds an in-process transport to the same timeout, and refuses as unavailable when its handler throws', async () => {
+      const stuck = new ControlPlaneClient({ url: 'http://127.0.0.1:9', auth: sharedKey('k'), timeoutMs: 100, transport: () => new Promise(() => undefined) });
+      await assert.rejects(stuck.authorize({ sessionId: 's', commandId: 0, kind: 'sql.query', text: 'SELECT 1' }), {
+        name: 'ControlPlaneRefusal',
+        kind: 'unavailable',
+        message: /unreachable \(no answer within 100 ms\)/,
+      });
+      const broken = new ControlPlaneClient({ url: 'http://127.0.0.1:9', auth: sharedKey('k'), transport: () => Promise.reject(new Error('store down')) });
+      await assert.rejects(broken.sessionsToEnd(['a']), { kind: 'unavailable', message: /unreachable \(store down\)/ });
+    });
+
     it('refuses, as unavailable, when nothing listens', async () => {
       const server = createServer();
       const url = await listen(server);
