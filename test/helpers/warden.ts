@@ -52,8 +52,11 @@ export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = process
   });
 }
 
-/** Writes a config (merged over test defaults: free ports, a temp state dir) and starts `warden up`. */
-export async function startTestWarden(config: Record<string, unknown>, env: NodeJS.ProcessEnv = {}): Promise<RunningTestWarden> {
+/**
+ * Writes a config (merged over test defaults: free ports, a temp state dir) and starts `warden up`.
+ * `nodeArgs` go to node before the script, for flags NODE_OPTIONS refuses (a benchmark's --cpu-prof).
+ */
+export async function startTestWarden(config: Record<string, unknown>, env: NodeJS.ProcessEnv = {}, nodeArgs: readonly string[] = []): Promise<RunningTestWarden> {
   const dir = await mkdtemp(join(tmpdir(), 'warden-test-'));
   const proxyPort = await freePort();
   const sshPort = await freePort();
@@ -69,7 +72,7 @@ export async function startTestWarden(config: Record<string, unknown>, env: Node
     }),
   );
   const childEnv = { ...process.env, ...env };
-  const child = spawn(process.execPath, ['--import', 'tsx', main, '--config', configPath, 'up'], { env: childEnv, cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', main, '--config', configPath, 'up'], { env: childEnv, cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   await waitForReady(child, (line) => (output += `${line}\n`), () => output);
