@@ -30,7 +30,7 @@ export async function proveEntry(loaded: LoadedConfig, reference: string, keyFil
     if (entry.index >= checkpoint.size) {
       throw new CliError(`entry ${entry.id} (index ${entry.index}) is newer than the latest checkpoint (size ${checkpoint.size}); run: warden checkpoint`, 1);
     }
-    const leaf = leafHash(Buffer.from(entry.entry, 'utf8'));
+    const leaf = leafHash(entry.entry);
     const proof = await tiledInclusionProof(store.reader, entry.index, checkpoint.size);
     return {
       entry: { id: entry.id, session: entry.session, seq: entry.seq, index: entry.index, text: entry.entry },

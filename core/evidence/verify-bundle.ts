@@ -173,7 +173,7 @@ function checkProofs(files: ReadonlyMap<string, Uint8Array>, entries: readonly R
     return checks.fail('inclusion-proofs', message(error));
   }
   const proven = (entry: { index: number; entry: string }, proof: readonly string[] | undefined) =>
-    proof !== undefined && verifyInclusion(leafHash(Buffer.from(entry.entry, 'utf8')), entry.index, checkpoint.size, proof.map((h) => Buffer.from(h, 'hex')), checkpoint.rootHash);
+    proof !== undefined && verifyInclusion(leafHash(entry.entry), entry.index, checkpoint.size, proof.map((h) => Buffer.from(h, 'hex')), checkpoint.rootHash);
   const failed = entries.filter((entry, i) => proofs[i]?.index !== entry.index || !proven(entry, proofs[i]?.proof)).map((entry) => entry.index);
   if (inForce && !proven(inForce, inForce.proof)) failed.push(inForce.index);
   if (failed.length > 0) return checks.fail('inclusion-proofs', `no valid inclusion proof for index ${failed.slice(0, 5).join(', ')}${failed.length > 5 ? ` and ${failed.length - 5} more` : ''}`);

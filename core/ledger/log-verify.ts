@@ -85,7 +85,7 @@ export function verifyLog(evidence: LogEvidence): LogReport {
   let leafMismatch: number | undefined;
   for (let i = 0; i < byIndex.length; i += 1) {
     if (wanted.has(i)) rootAt.set(i, tree.root());
-    const leaf = leafHash(Buffer.from(byIndex[i]!.entry, 'utf8'));
+    const leaf = leafHash(byIndex[i]!.entry);
     if (leafMismatch === undefined && stored?.[i] !== undefined && !leaf.equals(stored[i]!)) leafMismatch = i;
     tree.append(leaf);
   }

@@ -24,11 +24,13 @@ export function emptyRoot(): Buffer {
   return sha256(new Uint8Array(0));
 }
 
-/** RFC 9162 §2.1.1: MTH({d(0)}) = HASH(0x00 || d(0)). */
-export function leafHash(data: Uint8Array): Buffer {
-  const input = Buffer.allocUnsafe(1 + data.length);
+/** RFC 9162 §2.1.1: MTH({d(0)}) = HASH(0x00 || d(0)). A string is hashed as its UTF-8 bytes, written straight after the prefix. */
+export function leafHash(data: Uint8Array | string): Buffer {
+  const text = typeof data === 'string';
+  const input = Buffer.allocUnsafe(1 + (text ? Buffer.byteLength(data, 'utf8') : data.length));
   input[0] = LEAF_PREFIX;
-  input.set(data, 1);
+  if (text) input.write(data, 1, 'utf8');
+  else input.set(data, 1);
   return sha256(input);
 }
 

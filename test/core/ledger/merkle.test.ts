@@ -115,6 +115,10 @@ describe('RFC 9162 vectors', () => {
     }
   });
 
+  it('hashes a string leaf as its UTF-8 bytes', () => {
+    for (const text of ['', 'plain', 'Zoë, Łukasz, 東京, 🙂']) assert.equal(toHex(leafHash(text)), toHex(leafHash(Buffer.from(text, 'utf8'))));
+  });
+
   it('roots of sizes 0..8 from rootFromLeafHashes and from the incremental builder', () => {
     const builder = new MerkleTreeBuilder();
     for (const { tree_size: size, root } of vectors.roots) {
