@@ -61,10 +61,11 @@ let lastDetectors: readonly Detector[] | undefined;
 let lastSignalsWanted = 0;
 
 /**
- * Whether any detector can match a text with these signals. Callers pass the same list for every
- * field, so the union of its signals (ALWAYS if a detector has no prefilter) is kept from the last call.
+ * Whether any detector can match a text with these signals (text-signals.ts). Callers pass the same
+ * list for every field, so the union of its signals (ALWAYS if a detector has no prefilter) is kept
+ * from the last call.
  */
-function mayAnyMatch(detectors: readonly Detector[], signals: number): boolean {
+export function mayAnyMatch(detectors: readonly Detector[], signals: number): boolean {
   if (detectors !== lastDetectors) {
     lastSignalsWanted = detectors.reduce((wanted, detector) => (detector.signals === undefined ? ALWAYS : wanted | detector.signals), 0);
     lastDetectors = detectors;

@@ -76,15 +76,15 @@ export function scanSignals(text: string): number {
       if (gap !== 1 || before !== DOT) dottedSteps = 0;
       else if (++dottedSteps === 3) signals |= Signal.DottedDigits;
       if (isUpper(before) && isUpper(codeAt(text, i - 2)) && isDigit(codeAt(text, i + 1))) signals |= Signal.IbanHead;
-      let end = i + 1;
-      while (end < n && (c = text.charCodeAt(end)) >= 0x30 && c <= 0x39) end++;
-      const group = end - i;
+      let groupEnd = i + 1;
+      while (groupEnd < n && (c = text.charCodeAt(groupEnd)) >= 0x30 && c <= 0x39) groupEnd++;
+      const group = groupEnd - i;
       runDigits += group;
       signals |= groupSignals(group, previousGroup, groupBefore, runDigits, plusRun);
       groupBefore = previousGroup;
       previousGroup = group;
-      digitEnd = end;
-      i = end - 1;
+      digitEnd = groupEnd;
+      i = groupEnd - 1;
       continue;
     }
 
@@ -108,9 +108,12 @@ export function scanSignals(text: string): number {
   return signals;
 }
 
-/** scanSignals over UTF-8 bytes, line for line. */
-export function scanUtf8Signals(bytes: Buffer): number {
-  const n = bytes.length;
+/**
+ * scanSignals over UTF-8 bytes, line for line. `start` and `end` bound the text within `bytes`
+ * (a value inside a DataRow), read as if nothing came before or after it.
+ */
+export function scanUtf8Signals(bytes: Buffer, start = 0, end = bytes.length): number {
+  const n = end;
   let signals = 0;
   let digitEnd = -10;
   let previousGroup = 0;
@@ -118,34 +121,34 @@ export function scanUtf8Signals(bytes: Buffer): number {
   let runDigits = 0;
   let plusRun = false;
   let dottedSteps = 0;
-  let tokenStart = 0;
+  let tokenStart = start;
   let dots = 0;
   let colons = 0;
   let lastColonAt = -2;
 
-  for (let i = 0; i < n; i++) {
+  for (let i = start; i < n; i++) {
     let c = bytes[i]!;
     if (c >= 0x41) {
       if (c <= 0x7a) continue;
     } else if (c >= 0x30 && c <= 0x39) {
       const gap = i - digitEnd;
-      const before = byteAt(bytes, i - 1);
-      if (!(gap <= 2 && isRunSeparator(before) && (gap === 1 || isRunSeparator(byteAt(bytes, i - 2))))) {
+      const before = byteAt(bytes, i - 1, start, end);
+      if (!(gap <= 2 && isRunSeparator(before) && (gap === 1 || isRunSeparator(byteAt(bytes, i - 2, start, end))))) {
         runDigits = previousGroup = groupBefore = 0;
-        plusRun = before === PLUS || ((before === 0x28 || before === 0x20) && byteAt(bytes, i - 2) === PLUS); // "+1", "+(44", "+ 44"
+        plusRun = before === PLUS || ((before === 0x28 || before === 0x20) && byteAt(bytes, i - 2, start, end) === PLUS); // "+1", "+(44", "+ 44"
       }
       if (gap !== 1 || before !== DOT) dottedSteps = 0;
       else if (++dottedSteps === 3) signals |= Signal.DottedDigits;
-      if (isUpper(before) && isUpper(byteAt(bytes, i - 2)) && isDigit(byteAt(bytes, i + 1))) signals |= Signal.IbanHead;
-      let end = i + 1;
-      while (end < n && (c = bytes[end]!) >= 0x30 && c <= 0x39) end++;
-      const group = end - i;
+      if (isUpper(before) && isUpper(byteAt(bytes, i - 2, start, end)) && isDigit(byteAt(bytes, i + 1, start, end))) signals |= Signal.IbanHead;
+      let groupEnd = i + 1;
+      while (groupEnd < n && (c = bytes[groupEnd]!) >= 0x30 && c <= 0x39) groupEnd++;
+      const group = groupEnd - i;
       runDigits += group;
       signals |= groupSignals(group, previousGroup, groupBefore, runDigits, plusRun);
       groupBefore = previousGroup;
       previousGroup = group;
-      digitEnd = end;
-      i = end - 1;
+      digitEnd = groupEnd;
+      i = groupEnd - 1;
       continue;
     }
 
@@ -159,18 +162,18 @@ export function scanUtf8Signals(bytes: Buffer): number {
       colons++;
       if (lastColonAt === i - 1) signals |= Signal.ManyColons;
       lastColonAt = i;
-    } else if (c === 0x2d && byteAt(bytes, i + 1) === 0x42) signals |= Signal.DashB;
+    } else if (c === 0x2d && byteAt(bytes, i + 1, start, end) === 0x42) signals |= Signal.DashB;
   }
 
   signals |= tokenSignals(n - tokenStart);
   if (colons >= 6) signals |= Signal.ManyColons;
-  if (dots >= 2 && hasJsonBase64(bytes)) signals |= Signal.JsonBase64;
+  if (dots >= 2 && hasJsonBase64(bytes, start, end)) signals |= Signal.JsonBase64;
   return signals;
 }
 
 /** Whether the bytes hold "eyJ": read here, as Buffer.indexOf costs a call into C++ that outweighs the search in a field. */
-function hasJsonBase64(bytes: Buffer): boolean {
-  for (let i = 2; i < bytes.length; i++) {
+function hasJsonBase64(bytes: Buffer, start: number, end: number): boolean {
+  for (let i = start + 2; i < end; i++) {
     if (bytes[i] === 0x4a && bytes[i - 1] === 0x79 && bytes[i - 2] === 0x65) return true;
   }
   return false;
@@ -180,8 +183,8 @@ function codeAt(text: string, i: number): number {
   return i >= 0 && i < text.length ? text.charCodeAt(i) : -1;
 }
 
-function byteAt(bytes: Buffer, i: number): number {
-  return i >= 0 && i < bytes.length ? bytes[i]! : -1;
+function byteAt(bytes: Buffer, i: number, start: number, end: number): number {
+  return i >= start && i < end ? bytes[i]! : -1;
 }
 
 /** The signals a digit group raises, given the groups before it in its run. */

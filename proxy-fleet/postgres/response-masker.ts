@@ -8,7 +8,8 @@
  * and a value of any other type that holds a detected value is replaced whole the same way,
  * so the client can still decode every column.
  */
-import { maskBytesInto } from '../../core/masking/mask-text.js';
+import { maskBytesInto, mayAnyMatch } from '../../core/masking/mask-text.js';
+import { scanUtf8Signals } from '../../core/masking/text-signals.js';
 import type { ColumnRule } from '../../core/masking/column-rules.js';
 import type { Detector } from '../../core/masking/detectors.js';
 import { maskedValue } from '../../core/masking/typed-mask.js';
@@ -61,6 +62,11 @@ export class ResponseMasker {
   }
 
   private maskDataRow(raw: Buffer): Buffer {
+    // Most rows hold nothing to mask: read their values' signals in place, without splitting the row.
+    if (!this.hasColumnRules) {
+      const signals = valueSignals(raw);
+      if (signals !== undefined && !mayAnyMatch(this.detectors, signals)) return raw;
+    }
     const shape = this.tracker.currentShape();
     const values = dataRowValues(raw);
     let changed = false;
@@ -158,4 +164,28 @@ export class ResponseMasker {
   private add(rule: string, n: number): void {
     this.counts[rule] = (this.counts[rule] ?? 0) + n;
   }
+}
+
+/**
+ * The prefilter signals of every value of a DataRow, each value scanned on its own (as
+ * maskBytesInto scans it), read in place; undefined for a row that is not well formed, which
+ * takes the full path, where it is refused with what is wrong with it.
+ */
+function valueSignals(raw: Buffer): number | undefined {
+  if (raw.length < 7) return undefined;
+  const count = (((raw[5]! << 8) | raw[6]!) << 16) >> 16; // Int16, as dataRowValues reads it
+  if (count < 0) return undefined;
+  let signals = 0;
+  let offset = 7;
+  for (let i = 0; i < count; i += 1) {
+    if (offset + 4 > raw.length) return undefined;
+    // Read by hand: Buffer.readInt32BE's argument checks cost more than the scan of a short value.
+    const length = (raw[offset]! << 24) | (raw[offset + 1]! << 16) | (raw[offset + 2]! << 8) | raw[offset + 3]!;
+    offset += 4;
+    if (length === -1) continue;
+    if (length < 0 || offset + length > raw.length) return undefined;
+    signals |= scanUtf8Signals(raw, offset, offset + length);
+    offset += length;
+  }
+  return offset === raw.length ? signals : undefined;
 }

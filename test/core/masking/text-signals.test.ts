@@ -53,6 +53,11 @@ describe('scanSignals', () => {
       const length = Math.floor(random() * 60);
       for (let i = 0; i < length; i++) text += alphabet[Math.floor(random() * alphabet.length)];
       assert.equal(scanUtf8Signals(Buffer.from(text, 'utf8')), scanSignals(text), JSON.stringify(text));
+      // Within a larger buffer (a value inside a DataRow), the bytes around the range must not count.
+      const [before, after] = [alphabet[n % alphabet.length]!.repeat(3), alphabet[(n * 7) % alphabet.length]!.repeat(3)];
+      const framed = Buffer.from(`${before}${text}${after}`, 'utf8');
+      const start = Buffer.byteLength(before);
+      assert.equal(scanUtf8Signals(framed, start, start + Buffer.byteLength(text)), scanSignals(text), `${JSON.stringify(text)} between ${before} and ${after}`);
     }
   });
 
