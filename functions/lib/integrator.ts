@@ -5,17 +5,18 @@
  *        │                                        │
  *        │                  write ledger items (BatchWriteItem, idempotent)   ← crash: rerun rewrites the same items
  *        │                                        │
- *        │                  write changed tiles (BatchWriteItem, idempotent)  ← crash: rerun rewrites the same tiles
+ *        │                  write changed tiles (PutItem, never shorter)      ← crash: rerun rewrites the same tiles
  *        │                                        │
  *        └──────── conditional update of state (version must not have moved)  ← the step's commit point
  *
  * Everything a step writes before its commit point is a pure function of (state, batches),
  * so a step that dies anywhere is repaired by running it again, and two integrators racing
- * write the same bytes; only one of them moves the state. A session's chain head is found
- * as the last ledger item *below* the step's first index, so a half-written earlier attempt
- * cannot leak into it.
+ * write the same bytes; only one of them moves the state. A tile is never replaced by a
+ * shorter one, which a step begun before a longer step committed would write. A session's
+ * chain head is found as the last ledger item *below* the step's first index, so a
+ * half-written earlier attempt cannot leak into it.
  */
-import { BatchWriteItemCommand, ConditionalCheckFailedException, UpdateItemCommand, type AttributeValue, type DynamoDBClient, type WriteRequest } from '@aws-sdk/client-dynamodb';
+import { BatchWriteItemCommand, ConditionalCheckFailedException, PutItemCommand, UpdateItemCommand, type AttributeValue, type DynamoDBClient, type WriteRequest } from '@aws-sdk/client-dynamodb';
 import { WardenError } from '../../core/errors.js';
 import { GENESIS_HASH, sealEntry, sha256Hex } from '../../core/ledger/entry.js';
 import { MerkleTreeBuilder, leafHash } from '../../core/ledger/merkle.js';
@@ -77,7 +78,7 @@ export class Integrator {
         const head = heads.get(entry.session) ?? known.get(entry.session) ?? (await this.headBelow(entry.session, state.size));
         const sealed = sealEntry({ v: 1, ...entry, seq: head.seq + 1, prev: head.hash });
         heads.set(entry.session, { seq: sealed.seq, hash: sealed.hash });
-        const leaf = leafHash(Buffer.from(sealed.entry, 'utf8'));
+        const leaf = leafHash(sealed.entry);
         tree.append(leaf);
         leaves.push(leaf);
         ledgerItems.push({
@@ -140,10 +141,34 @@ export class Integrator {
     // A tile may already hold hashes from an attempt that died before its commit; computeTileUpdates uses only what oldSize covers.
     const edges = new Map(edgeIds.map((id, i) => [tileKey(id), edgeContent[i]!]));
     const { tiles } = computeTileUpdates(oldSize, edges, leaves);
-    await this.writeAll(
-      this.reader.names.tiles,
-      tiles.map(({ id, hashes }) => ({ tile: { S: tileKey(id) }, hashes: { B: Buffer.concat(hashes) } })),
-    );
+    const pending = tiles.map(({ id, hashes }) => ({ key: tileKey(id), bytes: Buffer.concat(hashes) }));
+    const lanes = Array.from({ length: PARALLEL_WRITES }, async () => {
+      for (let tile = pending.shift(); tile; tile = pending.shift()) await this.putTileUnlessLonger(tile.key, tile.bytes);
+    });
+    await Promise.all(lanes);
+  }
+
+  /**
+   * A tile only grows. An integrator that read the state before another one committed a longer
+   * step computes shorter tiles; written over the committed ones they would cut leaves off the
+   * stored tree. Every hash in a tile is a pure function of the batches, so a tile at least as
+   * long already holds what this write would put there.
+   */
+  private async putTileUnlessLonger(key: string, bytes: Buffer): Promise<void> {
+    try {
+      await this.client.send(
+        new PutItemCommand({
+          TableName: this.reader.names.tiles,
+          Item: { tile: { S: key }, hashes: { B: bytes } },
+          ConditionExpression: 'attribute_not_exists(#hashes) OR size(#hashes) <= :bytes',
+          ExpressionAttributeNames: { '#hashes': 'hashes' },
+          ExpressionAttributeValues: { ':bytes': { N: String(bytes.length) } },
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return;
+      throw storeUnavailable(error);
+    }
   }
 
   /** BatchWriteItem in chunks of 25 (its limit), a few chunks in flight, retrying unprocessed items. */

@@ -79,7 +79,7 @@ export function sqlFacts(sql: string, state?: SessionSqlState): SqlFactsResult {
     parsed = parseSync(sql) as unknown as { stmts: RawStatement[] };
   } catch (error) {
     if (sql.trim() === '') return { ok: true, statements: [emptyStatement(sql)] };
-    return { ok: false, error: `SQL does not parse: ${(error as Error).message}` };
+    return { ok: false, error: `SQL does not parse: ${parseErrorWithoutText(error as Error)}` };
   }
   if (parsed.stmts.length === 0) return { ok: true, statements: [emptyStatement(sql)] };
   const prepared = new Map(state?.preparedStatements ?? []);
@@ -942,14 +942,50 @@ function emptyStatement(text: string): { text: string; maskedText: string; facts
   return { text, maskedText: '', facts: new Collector().finalize('EmptyQuery') };
 }
 
+/**
+ * The parser quotes the token it stopped at (`syntax error at or near "'4111…'"`), often a
+ * literal: the reason is recorded and shown, so it names the position instead.
+ */
+function parseErrorWithoutText(error: Error & { sqlDetails?: { cursorPosition?: number } }): string {
+  const message = error.message.replace(/ at or near ".*"$/s, '');
+  const position = error.sqlDetails?.cursorPosition;
+  return position === undefined || message === error.message ? message : `${message} at character ${position + 1}`;
+}
+
 function maskLiterals(statement: string): string {
   try {
-    return normalizeSync(statement);
+    return maskRemainingConstants(normalizeSync(statement));
   } catch {
     // The statement parsed as part of the whole string, so this is not expected; never fall back to the raw text.
     return '[statement text withheld: literals could not be masked]';
   }
 }
+
+/**
+ * normalize replaces constants only where PostgreSQL's query jumbling looks; in utility statements
+ * (CREATE TABLE … AS, CREATE VIEW, ALTER … SET DEFAULT, COMMENT ON, PREPARE) it leaves them as
+ * written. Every constant token still there becomes the next parameter number. Bit, hex and
+ * Unicode-escape strings (B'…', X'…', U&'…') scan without a constant's name, but with a quote.
+ */
+function maskRemainingConstants(normalized: string): string {
+  if (!MAY_HOLD_CONSTANT.test(normalized)) return normalized;
+  const tokens = scanSync(normalized).tokens;
+  const constants = tokens.filter((token) => CONSTANT_TOKENS.has(token.tokenName) || token.text.includes("'"));
+  if (constants.length === 0) return normalized;
+  let next = tokens.reduce((highest, token) => (token.tokenName === 'PARAM' ? Math.max(highest, Number(token.text.slice(1))) : highest), 0) + 1;
+  const bytes = Buffer.from(normalized, 'utf8');
+  let masked = '';
+  let at = 0;
+  for (const constant of constants) {
+    masked += `${bytes.subarray(at, constant.start).toString('utf8')}$${next++}`;
+    at = constant.end;
+  }
+  return masked + bytes.subarray(at).toString('utf8');
+}
+
+const CONSTANT_TOKENS = new Set(['SCONST', 'ICONST', 'FCONST', 'BCONST', 'XCONST', 'USCONST']);
+/** A quote, a dollar quote, or a digit that starts a token (not in a name, not a $n): most normalized statements have none, and skip the scan. */
+const MAY_HOLD_CONSTANT = /'|\$[A-Za-z_]*\$|(?<![\w$])\d/;
 
 /** A wrapped parse node `{ TypeName: {…} }` as [TypeName, fields]; undefined for anything else. */
 function unwrap(value: unknown): [string, Rec] | undefined {
