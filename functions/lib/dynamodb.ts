@@ -7,13 +7,23 @@ export interface DynamoEndpoint {
 }
 
 /**
+ * How long a store connection may stay silent in the middle of a request before the request
+ * fails. Without it the SDK waits 300 s: requests whose connections a network fault left dead
+ * hold the client's sockets and the ledger's one-at-a-time batch write for minutes after the
+ * store is back, and every command is refused meanwhile. Two attempts fit inside the proxy's
+ * 10 s deadline, so it hears that the store is unreachable rather than nothing.
+ */
+export const STORE_SOCKET_TIMEOUT_MS = 4_000;
+
+/**
  * A DynamoDB client. With an endpoint (dynalite, DynamoDB Local) the credentials are
  * placeholders: those servers accept any, and no real credential should ever reach them.
  */
 export function createDynamoClient({ endpoint, region }: DynamoEndpoint): DynamoDBClient {
+  const requestHandler = { socketTimeout: STORE_SOCKET_TIMEOUT_MS };
   return endpoint
-    ? new DynamoDBClient({ endpoint, region, credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 2 })
-    : new DynamoDBClient({ region });
+    ? new DynamoDBClient({ endpoint, region, credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 2, requestHandler })
+    : new DynamoDBClient({ region, requestHandler });
 }
 
 export interface EmbeddedDynalite {

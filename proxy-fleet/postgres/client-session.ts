@@ -456,8 +456,8 @@ export class ClientSession {
       return await this.options.controlPlane.authorize({ sessionId: session.sessionId, commandId, ...command });
     } catch (error) {
       if (!(error instanceof ControlPlaneRefusal)) throw error;
-      // Fail closed: without a durable decision nothing is forwarded.
-      return { sessionId: session.sessionId, commandId, decision: 'deny', reason: `not run: ${error.message}`, error: error.code, statements: [] };
+      // Fail closed: without a durable decision nothing is forwarded. The client's error already says it was not run.
+      return { sessionId: session.sessionId, commandId, decision: 'deny', reason: error.message, error: error.code, statements: [] };
     }
   }
 

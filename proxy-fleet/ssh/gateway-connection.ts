@@ -333,8 +333,8 @@ export class GatewayConnection {
       return await this.options.controlPlane.authorize({ sessionId, commandId, ...command });
     } catch (error) {
       if (!(error instanceof ControlPlaneRefusal)) throw error;
-      // Fail closed: without a durable decision nothing runs.
-      return { sessionId, commandId, decision: 'deny', reason: `not run: ${error.message}`, error: error.code, statements: [] };
+      // Fail closed: without a durable decision nothing runs. The client's error already says it was not run.
+      return { sessionId, commandId, decision: 'deny', reason: error.message, error: error.code, statements: [] };
     }
   }
 
