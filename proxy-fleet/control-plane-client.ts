@@ -41,6 +41,8 @@ export interface ControlPlaneClientOptions {
    * request is still authenticated, validated and held to the timeout.
    */
   readonly transport?: ControlPlaneTransport;
+  /** How long a results report is retried while the control plane is unavailable (default 60 s). */
+  readonly reportRetryMs?: number;
 }
 
 export type ControlPlaneTransport = (request: { readonly path: string; readonly headers: Readonly<Record<string, string>>; readonly body: string }) => Promise<{ status: number; text: string }>;
@@ -93,12 +95,20 @@ class Batcher<T, R> {
   }
 }
 
-const REPORT_ATTEMPTS = 3;
+/**
+ * A result is already on the client's screen, so its report is kept and retried while the
+ * control plane (or its store) is unavailable, at growing intervals up to REPORT_RETRY_CAP_MS,
+ * for `reportRetryMs`; once the fleet is stopping, for SETTLE_RETRY_MS more at most.
+ */
+const REPORT_RETRY_CAP_MS = 5_000;
+const SETTLE_RETRY_MS = 5_000;
 
 export class ControlPlaneClient {
   private readonly decisions: Batcher<AuthorizeCommand, CommandDecision>;
   private readonly results: Batcher<CommandResult, void>;
   private readonly inFlight = new Set<Promise<unknown>>();
+  /** No retry starts after this time: set when the fleet settles before stopping. */
+  private retryUntil = Number.POSITIVE_INFINITY;
   /** Kept-alive connections: node:http costs a fraction of fetch per request on this hot path. */
   private readonly agent: HttpAgent;
 
@@ -144,6 +154,7 @@ export class ControlPlaneClient {
 
   /** Resolves once every request asked for so far, and every retry of it, has been answered or has failed: for a clean shutdown. */
   async settle(): Promise<void> {
+    this.retryUntil = Math.min(this.retryUntil, Date.now() + SETTLE_RETRY_MS);
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
@@ -166,13 +177,17 @@ export class ControlPlaneClient {
   }
 
   private async record(results: CommandResult[]): Promise<void[]> {
+    const giveUpAt = Date.now() + (this.options.reportRetryMs ?? 60_000);
     for (let attempt = 1; ; attempt += 1) {
       try {
         await this.post('/v1/results', { results }, undefined);
         return results.map(() => undefined);
       } catch (error) {
-        if (attempt >= REPORT_ATTEMPTS) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt));
+        // A refusal (an unknown session, a malformed report) would be refused again.
+        const wait = Math.min(REPORT_RETRY_CAP_MS, 100 * 2 ** attempt);
+        const retryable = error instanceof ControlPlaneRefusal && error.kind === 'unavailable';
+        if (!retryable || Date.now() + wait > Math.min(giveUpAt, this.retryUntil)) throw error;
+        await new Promise((resolve) => setTimeout(resolve, wait));
       }
     }
   }
@@ -217,7 +232,7 @@ export class ControlPlaneClient {
   private withinTimeout<T>(answer: Promise<T>): Promise<T> {
     const timeoutMs = this.timeoutMs();
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)));
+    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(noAnswer(timeoutMs))), timeoutMs)));
     return Promise.race([answer, late]).finally(() => clearTimeout(timer));
   }
 
@@ -240,7 +255,7 @@ export class ControlPlaneClient {
           else reject(new Error('the connection closed in the middle of the answer'));
         });
       });
-      const timer = setTimeout(() => request.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(() => request.destroy(new Error(noAnswer(timeoutMs))), timeoutMs);
       function fail(error: Error): void {
         clearTimeout(timer);
         reject(error);
@@ -249,6 +264,10 @@ export class ControlPlaneClient {
       request.end(body);
     });
   }
+}
+
+function noAnswer(timeoutMs: number): string {
+  return `no answer within ${timeoutMs} ms: it, or the ledger store behind it, is down or overloaded`;
 }
 
 function describe(error: unknown): string {

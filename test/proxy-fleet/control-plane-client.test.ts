@@ -157,6 +157,34 @@ describe('ControlPlaneClient', () => {
     });
   });
 
+  describe('results reports', () => {
+    const RECORDED = { status: 202, text: '{"recorded":["b1.0"],"unknownSessions":[]}' };
+    const STORE_DOWN = { status: 503, text: '{"error":"STORE_UNAVAILABLE","message":"the ledger store is unreachable"}' };
+    const result = () => ({ sessionId: randomUUID(), commandId: 1, rows: 1, masked: {} });
+
+    it('keeps a report through an outage of more than a second and records it once the control plane is back', async () => {
+      const backAt = Date.now() + 1_500;
+      let attempts = 0;
+      const client = new ControlPlaneClient({ url: 'http://127.0.0.1:9', auth: sharedKey('k'), transport: async () => (attempts++, Date.now() < backAt ? STORE_DOWN : RECORDED) });
+      await client.report(result());
+      assert.ok(attempts >= 4, `retried through the outage (${attempts} attempts)`);
+    });
+
+    it('does not retry a refusal, which would be refused again', async () => {
+      let attempts = 0;
+      const client = new ControlPlaneClient({ url: 'http://127.0.0.1:9', auth: sharedKey('k'), transport: async () => (attempts++, { status: 400, text: '{"error":"INVALID_REQUEST","message":"rows: expected a number"}' }) });
+      await assert.rejects(client.report(result()), { name: 'ControlPlaneRefusal', kind: 'refused', message: 'rows: expected a number' });
+      assert.equal(attempts, 1);
+    });
+
+    it('gives up retrying a few seconds after the fleet settles, so a stopping task is not held for the whole retry window', { timeout: 30_000 }, async () => {
+      const client = new ControlPlaneClient({ url: 'http://127.0.0.1:9', auth: sharedKey('k'), reportRetryMs: 600_000, transport: async () => STORE_DOWN });
+      const report = client.report(result());
+      await client.settle();
+      await assert.rejects(report, { name: 'ControlPlaneRefusal', kind: 'unavailable', message: 'the ledger store is unreachable' });
+    });
+  });
+
   describe('failing closed', () => {
     it('refuses, as unavailable, when the control plane does not answer within the timeout', async () => {
       const server = createServer(() => undefined);
@@ -167,7 +195,7 @@ describe('ControlPlaneClient', () => {
         await assert.rejects(decision, (error: unknown) => {
           assert.ok(error instanceof ControlPlaneRefusal, 'a refusal, so the proxy forwards nothing');
           assert.equal(error.kind, 'unavailable');
-          assert.match(error.message, /unreachable \(no answer within 100 ms\)/);
+          assert.match(error.message, /unreachable \(no answer within 100 ms: it, or the ledger store behind it, is down or overloaded\)/);
           return true;
         });
       } finally {
@@ -181,7 +209,7 @@ describe('ControlPlaneClient', () => {
       await assert.rejects(stuck.authorize({ sessionId: 's', commandId: 0, kind: 'sql.query', text: 'SELECT 1' }), {
         name: 'ControlPlaneRefusal',
         kind: 'unavailable',
-        message: /unreachable \(no answer within 100 ms\)/,
+        message: /unreachable \(no answer within 100 ms: it, or the ledger store behind it, is down or overloaded\)/,
       });
       const broken = new ControlPlaneClient({ url: 'http://127.0.0.1:9', auth: sharedKey('k'), transport: () => Promise.reject(new Error('store down')) });
       await assert.rejects(broken.sessionsToEnd(['a']), { kind: 'unavailable', message: /unreachable \(store down\)/ });
