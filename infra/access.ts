@@ -15,8 +15,9 @@ export const tableActions: Record<TableAccess, readonly string[]> = {
   read: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:Scan'],
   put: ['dynamodb:PutItem'],
   update: ['dynamodb:UpdateItem'],
-  // The integrator's idempotent writes of ledger items and tiles. IAM cannot tell a
-  // BatchWriteItem put from a delete: the Merkle tree and the exported checkpoints show one.
+  // The integrator's idempotent writes of ledger items (tiles are conditional puts that only
+  // grow them). IAM cannot tell a BatchWriteItem put from a delete: the Merkle tree and the
+  // exported checkpoints show one.
   batchWrite: ['dynamodb:BatchWriteItem'],
 };
 

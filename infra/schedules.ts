@@ -25,7 +25,7 @@ export function scheduledJobs(exportIntervalMinutes: number): ScheduledJob[] {
       entry: 'infra/handlers/integrate.ts',
       every: Duration.minutes(1),
       timeout: Duration.minutes(2),
-      access: { tables: [[batchesTable, ['read']], [ledgerTable, ['read', 'batchWrite']], [tilesTable, ['read', 'batchWrite']], [logTable, ['read', 'update']]] },
+      access: { tables: [[batchesTable, ['read']], [ledgerTable, ['read', 'batchWrite']], [tilesTable, ['read', 'put']], [logTable, ['read', 'update']]] },
     },
     {
       // Signs the tree head when it grew, after proving it extends the last one signed.
@@ -43,7 +43,7 @@ export function scheduledJobs(exportIntervalMinutes: number): ScheduledJob[] {
       every: Duration.minutes(exportIntervalMinutes),
       timeout: Duration.minutes(15),
       access: {
-        tables: tables.map((table) => [table, table === logTable ? ['read', 'put', 'update'] : [ledgerTable, tilesTable].includes(table) ? ['read', 'batchWrite'] : ['read']] as const),
+        tables: tables.map((table) => [table, table === logTable ? ['read', 'put', 'update'] : table === ledgerTable ? ['read', 'batchWrite'] : table === tilesTable ? ['read', 'put'] : ['read']] as const),
         signs: 'log',
         writesEvidence: true,
       },
