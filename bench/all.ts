@@ -3,7 +3,8 @@
  * then one table in which each figure sits beside its baseline from the same run, checked against
  * the performance budget (DESIGN.md), and the same table as JSON in bench/results.json.
  *
- * "How it scales" runs the PostgreSQL benchmark at 10, 100 and 500 concurrent sessions and the
+ * "Where the CPU goes" profiles warden up under pgbench (bench/profile.ts), part by part of the
+ * data path. "How it scales" runs the PostgreSQL benchmark at 10, 100 and 500 concurrent sessions and the
  * ledger's verify at 1k, 100k and 1M entries; result size comes from bench/latency.ts.
  *
  * Run: npm run bench [-- --seconds 8] [--quick] [--report-only]
@@ -49,6 +50,7 @@ type LedgerRow = { measure: string; value: number; unit: string; baseline?: { la
 type SshRow = { figure: string; direct: number; warden: number; unit: string };
 type PolicyRow = { sample: string; p50: number; p99: number };
 type MaskingRow = { measure: string; mbPerSecond: number };
+type ProfileResults = { transactions: number; cpuMs: number; parts: Record<string, number> };
 
 function pgbenchFigures(section: string, label: string, { results }: PostgresResults, budget: boolean): Figure[] {
   return [...new Set(results.map((r) => r.mode))].flatMap((mode) => {
@@ -71,6 +73,7 @@ const files = {
   latency: 'results-latency.json',
   ledger: 'results-ledger.json',
   masking: 'results-masking.json',
+  profile: 'results-profile.json',
   ssh: 'results-ssh.json',
   policy: 'results-policy.json',
   sessions: (n: number) => `results-postgres-${n}-sessions.json`,
@@ -88,6 +91,7 @@ if (!values['report-only']) {
   await bench('masking.ts', quick ? ['--mb', '10', '--seconds', '1'] : []);
   await bench('ssh.ts', quick ? ['--megabytes', '8', '--runs', '1'] : []);
   await bench('policy.ts');
+  await bench('profile.ts', ['--seconds', seconds]);
   // Hundreds of sessions take several seconds to connect through Warden, before pgbench's clock starts.
   for (const sessions of SESSIONS) await bench('postgres.ts', ['--seconds', sessions >= 500 ? '30' : seconds, '--clients', String(sessions), '--modes', 'simple', '--out', files.sessions(sessions)]);
   for (const size of LEDGER_SIZES.slice(0, -1)) await bench('ledger.ts', ['--entries', String(size), '--append-entries', '5000', '--out', files.ledgerSize(size)], LEDGER_NODE);
@@ -138,6 +142,14 @@ for (const row of (await read<RowsOf<SshRow>>(files.ssh)).rows) {
 for (const row of (await read<RowsOf<PolicyRow>>(files.policy)).rows) {
   figures.push({ section: 'Control plane', figure: `decision (parse + Cedar) p50, ${row.sample}`, unit: 'µs', warden: row.p50 });
   figures.push({ section: 'Control plane', figure: `decision (parse + Cedar) p99, ${row.sample}`, unit: 'µs', warden: row.p99 });
+}
+
+// Where the CPU of one pgbench transaction goes, from a profile of every thread of warden up.
+const profile = await read<ProfileResults>(files.profile);
+const perTransaction = (ms: number) => (ms * 1000) / profile.transactions;
+figures.push({ section: 'Where the CPU goes (pgbench -S through Warden, profiled)', figure: 'all of warden up, per transaction', unit: 'µs', warden: perTransaction(profile.cpuMs) });
+for (const [part, ms] of Object.entries(profile.parts)) {
+  figures.push({ section: 'Where the CPU goes (pgbench -S through Warden, profiled)', figure: part, unit: 'µs', warden: perTransaction(ms) });
 }
 
 for (const sessions of SESSIONS) {
