@@ -418,6 +418,7 @@ function printReport(report: LogReport): void {
     console.log(`ledger verified: ${report.entries} entries in ${report.sessions} sessions; tree size ${report.treeSize}, root ${report.root}`);
     for (const checkpoint of report.checkpoints) console.log(`  ${checkpoint.label}: size ${checkpoint.size}, signature and root verified`);
     if (report.pendingBatches > 0) console.log(`  ${report.pendingBatches} durable batches are not integrated yet (run: warden checkpoint)`);
+    if (report.pendingEntries > 0) console.log(`  ${report.pendingEntries} entries are written by an integration step that has not committed; not checked until it does (run: warden checkpoint)`);
     return;
   }
   console.log(`ledger verification FAILED: ${report.problems.length} problem(s)`);

@@ -45,6 +45,9 @@ export async function verifyLiveLog(loaded: LoadedConfig, options: VerifyOptions
   const store = await openStore(loaded);
   try {
     const { reader } = store;
+    // The checkpoint first: it signs a state at most as large as any read after it, so an
+    // integration and checkpoint running meanwhile cannot look like a truncated log.
+    const latest = await reader.latestCheckpoint();
     const state = await reader.state();
     const entries: IndexedEntry[] = [];
     for await (const entry of reader.entries()) {
@@ -54,7 +57,6 @@ export async function verifyLiveLog(loaded: LoadedConfig, options: VerifyOptions
     const batches: BatchRecord[] = [];
     for await (const batch of reader.allBatches()) batches.push(batch);
     const leafTiles = await reader.readTiles(Array.from({ length: Math.ceil(state.size / TILE_WIDTH) }, (_, index) => ({ level: 0, index })));
-    const latest = await reader.latestCheckpoint();
     return verifyLog({
       entries,
       verifier,

@@ -9,6 +9,9 @@
  *     whose signature must verify (a checkpoint larger than the log means a lost tail);
  *   - the batches: each names the one before, and every entry of an integrated batch is in
  *     the ledger.
+ *
+ * Entries an integration step wrote but has not committed yet are set aside and counted
+ * (setAsidePending).
  */
 import { verifyChains, type ChainProblemKind } from './chain-verify.js';
 import { parseCheckpoint, type Checkpoint } from './checkpoint.js';
@@ -20,6 +23,8 @@ import { openNote, type NoteVerifier } from './signed-note.js';
 export interface IndexedEntry extends StoredEntry {
   readonly index: number;
   readonly id: string;
+  /** The durable batch the entry came from, when the ledger records it. */
+  readonly batch?: number;
 }
 
 export interface BatchEvidence {
@@ -68,15 +73,18 @@ export interface LogReport {
   readonly root: string;
   readonly checkpoints: readonly { readonly label: string; readonly size: number; readonly verified: boolean }[];
   readonly pendingBatches: number;
+  /** Entries written by an integration step that has not committed (yet): not checked, not in the tree. */
+  readonly pendingEntries: number;
   readonly problems: readonly LogProblem[];
 }
 
 export function verifyLog(evidence: LogEvidence): LogReport {
   const problems: LogProblem[] = [];
-  const chains = verifyChains(evidence.entries);
+  const { checked, pendingEntries } = setAsidePending(evidence);
+  const chains = verifyChains(checked);
   for (const problem of chains.problems) problems.push({ kind: problem.kind, subject: problem.entry, detail: problem.detail });
 
-  const byIndex = indexEntries(evidence.entries, problems);
+  const byIndex = indexEntries(checked, problems);
   // One pass, keeping no per-leaf hashes: at a million entries, retained Buffers cost more in GC than the hashing.
   const tree = new MerkleTreeBuilder();
   const rootAt = new Map<number, Buffer>();
@@ -113,7 +121,8 @@ export function verifyLog(evidence: LogEvidence): LogReport {
     }
     const { rootHash } = checkpoint;
     if (checkpoint.size > size) {
-      problems.push({ kind: 'truncated', subject: label, detail: `the checkpoint commits to ${checkpoint.size} entries but the log holds ${size}: entries were removed from its end` });
+      const holds = pendingEntries > 0 ? `${size} integrated entries (and ${pendingEntries} not committed): entries were removed from its end or the state was rolled back` : `${size}: entries were removed from its end`;
+      problems.push({ kind: 'truncated', subject: label, detail: `the checkpoint commits to ${checkpoint.size} entries but the log holds ${holds}` });
       return { label, size: checkpoint.size, verified: false };
     }
     const actual = rootAt.get(checkpoint.size)!;
@@ -127,14 +136,42 @@ export function verifyLog(evidence: LogEvidence): LogReport {
   const pendingBatches = checkBatches(evidence, byIndex, problems);
   return {
     ok: problems.length === 0,
-    entries: evidence.entries.length,
+    entries: checked.length,
     sessions: chains.sessions,
     treeSize: size,
     root: root.toString('hex'),
     checkpoints,
     pendingBatches,
+    pendingEntries,
     problems,
   };
+}
+
+/**
+ * The integrator writes a step's ledger items before it commits the state that covers them,
+ * so while a step runs, or after one died before its commit and until the next run repeats it,
+ * the ledger holds more than the state. Pending are the entries at or above the state's size
+ * that come from a durable batch after the state's last integrated one; every other entry is
+ * checked, so one beyond the state from an integrated batch is still a size-mismatch.
+ *
+ * Setting them aside hides nothing. No state or signed checkpoint covers them yet, so they
+ * vouch for nothing: whoever could alter them could as well delete them, and the log would
+ * verify without them just the same. Making integrated entries pending takes rolling the
+ * state back, which, like cutting off the tail, leaves a signed checkpoint larger than the
+ * state (truncated), and the state's root is still checked against the entries below it.
+ * A forged pending item must name a durable batch not yet integrated, so once that batch is,
+ * the item is checked like any other: the integrator rewrites it (same session and seq), or
+ * it collides with a real entry's index, or it sits beyond the new state. The integrator never
+ * reads an item at or above the state's size (headBelow), so a forged one cannot leak into
+ * the chains it builds.
+ */
+function setAsidePending(evidence: LogEvidence): { checked: readonly IndexedEntry[]; pendingEntries: number } {
+  const { state, batches } = evidence;
+  if (!state || !batches) return { checked: evidence.entries, pendingEntries: 0 };
+  const uncommittedBatches = new Set(batches.filter((batch) => batch.seq > state.batches).map((batch) => batch.seq));
+  const isPending = (entry: IndexedEntry) => entry.index >= state.size && entry.batch !== undefined && uncommittedBatches.has(entry.batch);
+  const checked = evidence.entries.filter((entry) => !isPending(entry));
+  return { checked, pendingEntries: evidence.entries.length - checked.length };
 }
 
 /** Places entries by index (no sort: a scan returns them in any order) and reports duplicates and the first gap. */

@@ -48,21 +48,38 @@ export class Integrator {
     private readonly reader: LedgerReader,
   ) {}
 
-  /** Integrates everything durable so far. */
+  /**
+   * Integrates everything durable so far. A step that loses the race to another integrator
+   * goes on from the state the other one committed, so this returns only once no durable batch
+   * is left. A lost race means another integrator moved the state, so losing never outlasts the
+   * backlog; a commit refused twice from the same state version is no race but a state item
+   * this code did not write, and stops integration instead of spinning.
+   */
   async integrateAll(): Promise<IntegrationResult> {
     let total = { batches: 0, entries: 0, size: 0 };
+    let previousLossFrom: number | undefined;
     for (;;) {
-      const step = await this.step();
-      total = { batches: total.batches + step.batches, entries: total.entries + step.entries, size: step.size };
-      if (step.batches === 0) return total;
+      const { result, lostRaceFrom } = await this.attemptStep();
+      total = { batches: total.batches + result.batches, entries: total.entries + result.entries, size: result.size };
+      if (lostRaceFrom === undefined) {
+        if (result.batches === 0) return total;
+      } else if (lostRaceFrom === previousLossFrom) {
+        throw new WardenError('CHAIN_CONFLICT', `the integration state stays at version ${lostRaceFrom} but refuses its conditional update: the store was altered; integration stopped`);
+      }
+      previousLossFrom = lostRaceFrom;
     }
   }
 
   /** One step: up to BATCHES_PER_STEP batches. A lost race with another integrator integrates nothing. */
   async step(): Promise<IntegrationResult> {
+    return (await this.attemptStep()).result;
+  }
+
+  /** A step, and the state version it started from when its commit lost the race. */
+  private async attemptStep(): Promise<{ result: IntegrationResult; lostRaceFrom?: number }> {
     const state = await this.reader.state();
     const batches = await this.reader.batchesAfter(state.batches, BATCHES_PER_STEP);
-    if (batches.length === 0) return { batches: 0, entries: 0, size: state.size };
+    if (batches.length === 0) return { result: { batches: 0, entries: 0, size: state.size } };
 
     const tree = MerkleTreeBuilder.restore(state.size, state.subtreeRoots);
     // Heads cached from our own last commit are valid only if nobody has integrated since.
@@ -108,13 +125,13 @@ export class Integrator {
     };
     if (!(await this.commit(state, next))) {
       this.committedSize = -1;
-      return { batches: 0, entries: 0, size: state.size };
+      return { result: { batches: 0, entries: 0, size: state.size }, lostRaceFrom: state.version };
     }
     for (const [session, head] of heads) known.set(session, head);
     this.committedHeads = known;
     this.committedSize = next.size;
     crashPoint('integrator:after-state');
-    return { batches: batches.length, entries: leaves.length, size: next.size };
+    return { result: { batches: batches.length, entries: leaves.length, size: next.size } };
   }
 
   /** A batch is integrated only if it is what its writer stored and it names the batch before it. */

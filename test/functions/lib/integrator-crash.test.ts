@@ -72,6 +72,15 @@ describe('crash safety of the write path', () => {
       if (point === 'integrator:after-state') assert.ok(afterKill.size > before.size, 'the step committed before the kill');
       else assert.equal(afterKill.size, before.size, 'the step did not commit before the kill');
 
+      // Until the next run, the dead step's entries are pending, not tampering.
+      const died = await cli(['verify', '--json']);
+      const diedReport = JSON.parse(died.stdout) as LogReport;
+      assert.equal(diedReport.ok, true, JSON.stringify(diedReport.problems));
+      assert.equal(died.code, 0, died.stderr);
+      const uncommitted = written - afterKill.size;
+      assert.equal(diedReport.pendingEntries, uncommitted, 'the entries written but not committed are pending');
+      if (uncommitted > 0) assert.match((await cli(['verify'])).stdout, new RegExp(`\\n  ${uncommitted} entries are written by an integration step that has not committed`));
+
       const rerun = await cli(['checkpoint', '--json']);
       assert.equal(rerun.code, 0, rerun.stderr);
       const verified = await cli(['verify', '--json']);
@@ -79,6 +88,7 @@ describe('crash safety of the write path', () => {
       assert.equal(report.ok, true, JSON.stringify(report.problems));
       assert.equal(report.treeSize, written, 'every durable entry is in the tree exactly once');
       assert.equal(report.pendingBatches, 0);
+      assert.equal(report.pendingEntries, 0, 'the rerun committed every pending entry');
     });
   }
 
@@ -120,6 +130,7 @@ describe('crash safety of the write path', () => {
     for (const name of ['integration', 'checkpoint']) await reader.client.send(new DeleteItemCommand({ TableName: `${PREFIX}-log`, Key: { name: { S: name } } }));
     const truncated = await cli(['verify', '--checkpoint', savedPath]);
     assert.equal(truncated.code, 1);
-    assert.match(truncated.stdout, new RegExp(`${savedPath.replace(/[.]/g, '\\.')}: truncated: the checkpoint commits to ${signed.size} entries but the log holds ${signed.size - 1}`));
+    // Without a state, every entry left looks written by a first step that has not committed.
+    assert.match(truncated.stdout, new RegExp(`${savedPath.replace(/[.]/g, '\\.')}: truncated: the checkpoint commits to ${signed.size} entries but the log holds 0 integrated entries \\(and ${signed.size - 1} not committed\\)`));
   });
 });
