@@ -16,6 +16,7 @@ import { Integrator } from '../functions/lib/integrator.js';
 import { loadOrCreateNoteKey } from '../functions/lib/key-files.js';
 import { PolicyError, type PolicyEngine } from '../functions/lib/policy-engine.js';
 import { loadPolicyFile } from '../functions/lib/policy-files.js';
+import { endOrphanedSessions } from '../functions/lib/orphaned-sessions.js';
 import { LedgerReader } from '../functions/lib/ledger-reader.js';
 import { LedgerService } from '../functions/lib/ledger-service.js';
 import { buildRuntime, configureRuntime, keyedDigest, statePaths, type Runtime } from '../functions/lib/runtime.js';
@@ -114,6 +115,8 @@ export async function up(loaded: LoadedConfig, options: UpOptions): Promise<Runn
     closers.ledger.push(() => ledger.stop());
     configureRuntime(runtime);
     await recordConfigSnapshot(runtime);
+    const sweeper = startOrphanedSessionSweeper(runtime);
+    closers.ledger.push(async () => clearInterval(sweeper));
     if (config.evidence.export.intervalMinutes > 0) {
       const exports = startEvidenceExports(runtime, options.progress);
       closers.export.push(() => exports.stop());
@@ -154,6 +157,19 @@ export async function up(loaded: LoadedConfig, options: UpOptions): Promise<Runn
 }
 
 /** Scheduled evidence export on a timer, as the EventBridge schedule runs it in AWS: one line per bundle. */
+/** Every minute, and once now (a restart after a crash finds the sessions its proxy left open). */
+function startOrphanedSessionSweeper(runtime: Runtime): NodeJS.Timeout {
+  const log = (event: Record<string, unknown>) => console.error(JSON.stringify({ component: 'sessions', ...event }));
+  const sweep = () =>
+    void endOrphanedSessions(runtime)
+      .then((ended) => ended.length > 0 && log({ event: 'orphaned-sessions-ended', sessions: ended }))
+      .catch((error: unknown) => log({ event: 'orphaned-sessions-sweep-failed', error: String(error) }));
+  sweep();
+  const timer = setInterval(sweep, 60_000);
+  timer.unref();
+  return timer;
+}
+
 const inProcess: ControlPlaneTransport = async ({ path, headers, body }) => {
   const answer = await invokeLocal({ method: 'POST', url: path, headers, body, sourceIp: '127.0.0.1' });
   return { status: answer.status, text: answer.body };

@@ -4,7 +4,7 @@
  * export `handler`; the stack makes one function and one EventBridge rule per job.
  */
 import { Duration } from 'aws-cdk-lib';
-import { batchesTable, ledgerTable, logTable, tables, tilesTable } from '../functions/lib/tables.js';
+import { batchesTable, ledgerTable, logTable, sessionsTable, tables, tilesTable } from '../functions/lib/tables.js';
 import type { FunctionAccess } from './access.js';
 
 export interface ScheduledJob {
@@ -34,6 +34,15 @@ export function scheduledJobs(exportIntervalMinutes: number): ScheduledJob[] {
       every: Duration.minutes(1),
       timeout: Duration.minutes(2),
       access: { tables: [[tilesTable, ['read']], [logTable, ['read', 'put']]], signs: 'log', writesEvidence: true },
+    },
+    {
+      // Writes the session.end of sessions whose proxy stopped without ending them, once their
+      // token has been expired for a while (functions/lib/orphaned-sessions.ts).
+      name: 'end-orphaned-sessions',
+      entry: 'infra/handlers/end-orphaned-sessions.ts',
+      every: Duration.minutes(5),
+      timeout: Duration.minutes(2),
+      access: { tables: [[batchesTable, ['read', 'put']], [sessionsTable, ['read', 'update']]], digestKey: true },
     },
     {
       // Integrates and checkpoints first (integrateAndSign), then bundles every table's

@@ -1,5 +1,5 @@
 /** The sessions table: who opened each session, on which connection, and when it ended. */
-import { ConditionalCheckFailedException, GetItemCommand, PutItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException, GetItemCommand, PutItemCommand, ScanCommand, UpdateItemCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { IdentityChain } from '../../core/ledger/entry.js';
 import { storeCall, storeUnavailable } from './store-errors.js';
 import { tableNames } from './tables.js';
@@ -51,6 +51,18 @@ export class SessionStore {
     const result = await storeCall(() => this.client.send(new GetItemCommand({ TableName: this.table, Key: { id: { S: id } }, ConsistentRead: true })));
     const text = result.Item?.record?.S;
     return text === undefined ? undefined : this.remember(JSON.parse(text) as SessionRecord);
+  }
+
+  /** Every session not ended yet: a whole-table scan, for the periodic sweep of orphaned sessions. */
+  async *openSessions(): AsyncGenerator<SessionRecord> {
+    let start: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await storeCall(() =>
+        this.client.send(new ScanCommand({ TableName: this.table, FilterExpression: 'attribute_not_exists(endedAt)', ConsistentRead: true, ...(start ? { ExclusiveStartKey: start } : {}) })),
+      );
+      for (const item of page.Items ?? []) if (item.record?.S !== undefined) yield JSON.parse(item.record.S) as SessionRecord;
+      start = page.LastEvaluatedKey;
+    } while (start);
   }
 
   /** Marks a session ended; the condition makes a second end a no-op instead of a rewrite. */

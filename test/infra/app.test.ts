@@ -543,7 +543,7 @@ describe('CDK app', () => {
       assert.ok(stage.DefaultRouteSettings.ThrottlingRateLimit > 0, 'the stage throttles');
     });
 
-    it('runs the integrator, the checkpointer and the evidence export on EventBridge schedules', () => {
+    it('runs the integrator, the checkpointer, the evidence export and the end of orphaned sessions on EventBridge schedules', () => {
       const { controlPlane } = synthesized;
       const roles = functionsByRole(controlPlane);
       const functionEntry = new Map(ofType(controlPlane, 'AWS::Lambda::Function').map(([id, fn]) => [id, roles.get(fn.Properties!.Role['Fn::GetAtt'][0])]));
@@ -551,6 +551,7 @@ describe('CDK app', () => {
       assert.deepEqual(scheduled.sort(), [
         ['functions/export-scheduled.ts', Schedule.rate(Duration.minutes(cdkContext.evidenceExportIntervalMinutes as number)).expressionString],
         ['infra/handlers/checkpoint.ts', 'rate(1 minute)'],
+        ['infra/handlers/end-orphaned-sessions.ts', 'rate(5 minutes)'],
         ['infra/handlers/integrate.ts', 'rate(1 minute)'],
       ]);
     });
