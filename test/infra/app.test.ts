@@ -389,7 +389,7 @@ describe('CDK app', () => {
       const secret = (description: string) => logicalIdOf(controlPlane, 'AWS::SecretsManager::Secret', { Description: Match.stringLikeRegexp(description) });
       assert.deepEqual(entriesAllowed(controlPlane, 'secretsmanager:GetSecretValue', secret('signing secret')), ['functions/slack-interactions.ts']);
       assert.deepEqual(entriesAllowed(controlPlane, 'secretsmanager:GetSecretValue', secret('webhook URL')), ['functions/authorize.ts', 'functions/grants-request.ts']);
-      assert.deepEqual(entriesAllowed(controlPlane, 'secretsmanager:GetSecretValue', secret('HMAC key')), ['functions/authorize.ts', 'functions/results.ts', 'functions/sessions-end.ts', 'functions/sessions-start.ts']);
+      assert.deepEqual(entriesAllowed(controlPlane, 'secretsmanager:GetSecretValue', secret('HMAC key')), ['functions/authorize.ts', 'functions/results.ts', 'functions/sessions-end.ts', 'functions/sessions-start.ts', 'infra/handlers/end-orphaned-sessions.ts']);
     });
 
     it('signs tokens with an RSA key only in /v1/token, and checkpoints with an Ed25519 key only in the log jobs', () => {
