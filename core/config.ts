@@ -11,6 +11,8 @@ const contentDetectorIds = contentDetectors.map((detector) => detector.id) as [s
 
 const port = z.number().int().min(0).max(65_535);
 const host = z.string().min(1);
+/** How long a proxy client may take to log in; PostgreSQL's authentication_timeout allows 1 to 600. */
+const loginTimeoutSeconds = z.number().int().min(1).max(600);
 const listen = (defaultPort: number) =>
   z.strictObject({ host: host.default('127.0.0.1'), port: port.default(defaultPort) }).prefault({});
 
@@ -198,12 +200,16 @@ export const wardenConfigSchema = z.strictObject({
             })
             .refine((t) => t.mode !== 'files' || (t.certFile !== undefined && t.keyFile !== undefined), { message: 'mode files needs certFile and keyFile', path: ['certFile'] })
             .prefault({}),
+          /** A client not logged in this long after connecting gets a FATAL error and is disconnected (PostgreSQL's authentication_timeout). */
+          loginTimeoutSeconds: loginTimeoutSeconds.default(60),
         })
         .prefault({}),
       ssh: z
         .strictObject({
           host: host.default('127.0.0.1'),
           port: port.default(2222),
+          /** A client not authenticated this long after connecting is disconnected (OpenSSH's LoginGraceTime). */
+          loginTimeoutSeconds: loginTimeoutSeconds.default(60),
         })
         .prefault({}),
       /** The Kubernetes API gateway (HTTPS, on the PostgreSQL proxy's certificate settings); kubeconfig servers are https://host:port/clusters/CONNECTION. */

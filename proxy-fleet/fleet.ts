@@ -73,11 +73,12 @@ export async function startProxyFleet({ config, configDir, targets, controlPlane
   try {
     let shared: Promise<CertificatePair> | undefined;
     const sharedCertificate = identity.tls && (() => (shared ??= writeSharedCertificate(identity.tls!, paths.tls)));
-    const { host, port, tls: clientTls } = config.proxy.postgres;
+    const { host, port, tls: clientTls, loginTimeoutSeconds } = config.proxy.postgres;
     const certificate = await proxyCertificate(config, configDir, paths.tls, sharedCertificate);
     const postgres = await startPostgresProxy({
       host,
       port,
+      loginTimeoutSeconds,
       controlPlane,
       targets: targets.postgres,
       ...(certificate ? { tls: { context: createSecureContext({ cert: certificate.cert, key: certificate.key, minVersion: 'TLSv1.2' }), require: clientTls.require } } : {}),

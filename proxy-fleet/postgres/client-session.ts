@@ -67,6 +67,8 @@ export interface ClientSessionOptions {
   /** The shared catalog of a connection, for column masking rules. */
   readonly catalogFor: (connection: string) => Catalog;
   readonly log: (event: Record<string, unknown>) => void;
+  /** From connecting to ReadyForQuery; past it the client gets a FATAL error and is disconnected. */
+  readonly loginTimeoutSeconds: number;
 }
 
 type Phase = 'startup' | 'password' | 'connecting' | 'ready' | 'closed';
@@ -95,10 +97,12 @@ export class ClientSession {
   private socket: Socket;
   private encrypted = false;
   private readonly onData = (chunk: Buffer) => this.receive(chunk);
+  private readonly loginDeadline: NodeJS.Timeout;
 
   constructor(private readonly options: ClientSessionOptions) {
     this.socket = options.socket;
     this.socket.setNoDelay(true);
+    this.loginDeadline = setTimeout(() => this.loginTimedOut(), options.loginTimeoutSeconds * 1000);
     this.socket.on('data', this.onData);
     this.socket.on('error', () => this.close('client connection error'));
     this.socket.on('close', () => this.close(this.endReason));
@@ -151,9 +155,7 @@ export class ClientSession {
         return;
       case 'cancelRequest':
         this.options.cancels.cancel(message.processId, message.secretKey);
-        this.endReason = 'cancel request';
-        socket.end();
-        this.phase = 'closed';
+        this.close('cancel request');
         return;
       case 'startup': {
         const { parameters, justification } = takeJustification(message.parameters);
@@ -218,6 +220,8 @@ export class ClientSession {
       }
       throw error;
     }
+    // The client may have left, or its login deadline passed, while the control plane answered.
+    if (this.isClosed()) return this.endSession(this.session, this.endReason);
     try {
       this.upstream = await openUpstream(target, this.startupParameters);
     } catch (error) {
@@ -227,6 +231,10 @@ export class ClientSession {
         return this.fatal(SQLSTATE.connectionFailure, `Warden could not open connection "${connection}": ${error.message}`);
       }
       throw error;
+    }
+    if (this.isClosed()) {
+      this.upstream.socket.destroy();
+      return;
     }
     this.attachUpstream(this.upstream);
   }
@@ -244,6 +252,7 @@ export class ClientSession {
     });
     socket.write(Buffer.concat([serialize.authenticationOk(), ...upstream.parameterStatuses, serialize.backendKeyData(processId, secretKey), serialize.readyForQuery(upstream.status)]));
     this.phase = 'ready';
+    clearTimeout(this.loginDeadline);
     const session = this.session!;
     const tracker = new ResultTracker((outcome) => {
       const result = { sessionId: session.sessionId, ...outcome, masked: masker.take() };
@@ -320,6 +329,15 @@ export class ClientSession {
   terminate(reason: string): void {
     this.endReason = reason;
     this.fatal(SQLSTATE.adminShutdown, `Warden ended this session: ${reason}`);
+  }
+
+  private loginTimedOut(): void {
+    const seconds = this.options.loginTimeoutSeconds;
+    this.options.log({ event: 'login-timeout', phase: this.phase, address: this.options.socket.remoteAddress, seconds });
+    // PostgreSQL ends such a login with 57014 (query_canceled) and this message, but only in its
+    // log: the client just loses the connection. Told here, a client gets 08006
+    // (connection_failure), the class drivers treat as a failed connect, which this is.
+    this.fatal(SQLSTATE.connectionFailure, `canceling authentication due to timeout: the login did not complete within ${seconds} s`);
   }
 
   private serverFailure(error: unknown): void {
@@ -487,9 +505,15 @@ export class ClientSession {
     this.fatal(SQLSTATE.connectionFailure, 'internal error in the Warden proxy; the session is closed');
   }
 
+  private isClosed(): boolean {
+    return this.phase === 'closed';
+  }
+
   private close(reason: string): void {
     if (this.phase === 'closed') return;
     this.phase = 'closed';
+    this.endReason = reason;
+    clearTimeout(this.loginDeadline);
     this.hold?.abort();
     if (this.cancelKey) this.options.cancels.unregister(this.cancelKey);
     this.upstream?.socket.destroy();
@@ -500,12 +524,13 @@ export class ClientSession {
       socket.destroy();
       this.options.socket.destroy();
     }, 1000).unref();
-    const session = this.session;
-    if (session) {
-      this.options.controlPlane.endSession(session.sessionId, reason).catch((error: unknown) => {
-        this.options.log({ event: 'session-end-not-recorded', session: session.sessionId, error: (error as Error).message });
-      });
-    }
+    if (this.session) this.endSession(this.session, reason);
+  }
+
+  private endSession(session: SessionStartResponse, reason: string): void {
+    this.options.controlPlane.endSession(session.sessionId, reason).catch((error: unknown) => {
+      this.options.log({ event: 'session-end-not-recorded', session: session.sessionId, error: (error as Error).message });
+    });
   }
 }
 

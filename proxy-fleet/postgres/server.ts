@@ -11,6 +11,8 @@ import type { UpstreamTarget } from './upstream.js';
 export interface PostgresProxyOptions extends ListenerOptions {
   readonly targets: ReadonlyMap<string, UpstreamTarget>;
   readonly tls?: ClientTls;
+  /** A client not logged in this long after connecting is told so and disconnected. */
+  readonly loginTimeoutSeconds: number;
 }
 
 export async function startPostgresProxy(options: PostgresProxyOptions): Promise<Listener> {
@@ -29,7 +31,7 @@ export async function startPostgresProxy(options: PostgresProxyOptions): Promise
   // Revoked or expired sessions end within one poll (plus the control plane's revocation cache).
   const live = new LiveSessions<ClientSession>(options.controlPlane, options.statusPollMs ?? 2000, log);
   const server = createServer((socket) => {
-    const session = new ClientSession({ socket, controlPlane: options.controlPlane, approvals, targets: options.targets, cancels, catalogFor, log, ...(options.tls ? { tls: options.tls } : {}) });
+    const session = new ClientSession({ socket, controlPlane: options.controlPlane, approvals, targets: options.targets, cancels, catalogFor, log, loginTimeoutSeconds: options.loginTimeoutSeconds, ...(options.tls ? { tls: options.tls } : {}) });
     live.add(session);
     socket.on('close', () => live.delete(session));
   });

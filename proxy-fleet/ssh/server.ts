@@ -1,5 +1,6 @@
 /** The SSH listener of the proxy fleet: one GatewayConnection per client, and the status poll that ends revoked sessions. */
 import { mkdir } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import ssh2 from 'ssh2';
 import { ApprovalWaiter } from '../approval-waiter.js';
 import { LiveSessions } from '../live-sessions.js';
@@ -16,6 +17,8 @@ export interface SshGatewayOptions extends ListenerOptions {
   readonly recordingsDir: string;
   /** Move each finished recording to the evidence bucket through the control plane (recording-upload.ts), instead of keeping it here. */
   readonly uploadRecordings?: boolean;
+  /** A client not authenticated this long after connecting is disconnected. */
+  readonly loginTimeoutSeconds: number;
 }
 
 export async function startSshGateway(options: SshGatewayOptions): Promise<Listener> {
@@ -25,7 +28,13 @@ export async function startSshGateway(options: SshGatewayOptions): Promise<Liste
   // Revoked or expired sessions, and sessions whose grant ended, end within one poll.
   const live = new LiveSessions<GatewayConnection>(options.controlPlane, options.statusPollMs ?? 2000, log);
   const uploadRecording = options.uploadRecordings ? recordingUploader({ target: (request) => options.controlPlane.recordingUpload(request), log }) : undefined;
+  // ssh2 reports a client only once its identification line has arrived, and not which socket
+  // it came on, while the login deadline runs from accept. So the TCP listener is ours, and a
+  // client is matched to its socket's deadline by remote address and port, which tell apart the
+  // open connections to one listening address.
+  const awaitingClient = new Map<string, (client: ssh2.Connection) => void>();
   const server = new ssh2.Server({ hostKeys: [options.hostKey], ident: 'Warden' }, (client, info) => {
+    awaitingClient.get(endpoint(info.ip, info.port))?.(client);
     const connection = new GatewayConnection(client, info, {
       controlPlane: options.controlPlane,
       approvals,
@@ -37,7 +46,33 @@ export async function startSshGateway(options: SshGatewayOptions): Promise<Liste
     live.add(connection);
     client.on('close', () => live.delete(connection));
   });
-  const { host, port, stopListening } = await listenOn(server, options);
+  const tcp = createServer((socket) => {
+    const key = endpoint(socket.remoteAddress, socket.remotePort);
+    let client: ssh2.Connection | undefined;
+    const deadline = setTimeout(() => {
+      log({ event: 'ssh-login-timeout', stage: client ? 'authentication' : 'identification', address: socket.remoteAddress, seconds: options.loginTimeoutSeconds });
+      if (!client) {
+        socket.destroy();
+        return;
+      }
+      // SSH_MSG_DISCONNECT; ssh2 sends reason 11 (by application) and no description.
+      client.end();
+      // end() leaves the socket open until the client closes its side, which a stalled one may never do.
+      setTimeout(() => socket.destroy(), 1000).unref();
+    }, options.loginTimeoutSeconds * 1000);
+    const claim = (reported: ssh2.Connection) => {
+      awaitingClient.delete(key);
+      client = reported;
+      client.once('ready', () => clearTimeout(deadline));
+    };
+    awaitingClient.set(key, claim);
+    socket.once('close', () => {
+      clearTimeout(deadline);
+      if (awaitingClient.get(key) === claim) awaitingClient.delete(key);
+    });
+    server.injectSocket(socket);
+  });
+  const { host, port, stopListening } = await listenOn(tcp, options);
   return {
     host,
     port,
@@ -48,4 +83,8 @@ export async function startSshGateway(options: SshGatewayOptions): Promise<Liste
       await stopListening();
     },
   };
+}
+
+function endpoint(address: string | undefined, port: number | undefined): string {
+  return `${address}:${port}`;
 }

@@ -30,7 +30,7 @@ describe('readFleetSettings', () => {
   it('reads WARDEN_CONFIG as warden up reads it, and resolves its stateDir beside it', async () => {
     const settings = await readFleetSettings({ ...URL_ONLY, WARDEN_CONFIG: file });
     assert.deepEqual(Object.keys(settings.config.connections), ['app']);
-    assert.deepEqual(settings.config.proxy.postgres, { host: '127.0.0.1', port: 6432, tls: { mode: 'off', require: false } });
+    assert.deepEqual(settings.config.proxy.postgres, { host: '127.0.0.1', port: 6432, tls: { mode: 'off', require: false }, loginTimeoutSeconds: 60 });
     assert.equal(settings.configDir, dir);
     assert.equal(settings.stateDir, join(dir, 'state'));
     assert.equal(settings.controlPlaneUrl, 'https://abc123.execute-api.eu-west-1.amazonaws.com', 'without the trailing slash');
@@ -51,7 +51,7 @@ describe('readFleetSettings', () => {
     });
     const { postgres, ssh, kubernetes } = settings.config.proxy;
     assert.deepEqual([postgres.host, postgres.port, postgres.tls.mode], ['0.0.0.0', 15432, 'off']);
-    assert.deepEqual(ssh, { host: '0.0.0.0', port: 2222 });
+    assert.deepEqual(ssh, { host: '0.0.0.0', port: 2222, loginTimeoutSeconds: 60 });
     assert.deepEqual(kubernetes, { host: '0.0.0.0', port: 8443 });
     assert.equal(settings.stateDir, '/tmp/warden-proxy');
     assert.equal(settings.drainMs, 100_000);
