@@ -14,6 +14,7 @@ import { startDynalite, type EmbeddedDynalite } from '../../../functions/lib/dyn
 import { Integrator } from '../../../functions/lib/integrator.js';
 import { LedgerReader } from '../../../functions/lib/ledger-reader.js';
 import { ORPHAN_GRACE_MS, endOrphanedSessions } from '../../../functions/lib/orphaned-sessions.js';
+import { DEFAULT_POLICY_FILE, loadPolicyFile } from '../../../functions/lib/policy-files.js';
 import { buildRuntime, type Runtime } from '../../../functions/lib/runtime.js';
 import { ensureTables } from '../../../functions/lib/table-setup.js';
 
@@ -26,7 +27,7 @@ describe('endOrphanedSessions', () => {
     dir = await mkdtemp(join(tmpdir(), 'warden-orphans-'));
     store = await startDynalite({});
     const config = wardenConfigSchema.parse({ connections: { app: { kind: 'postgres', host: '127.0.0.1', database: 'app', user: 'u' } } });
-    runtime = await buildRuntime({ config, stateDir: dir, storeEndpoint: store.endpoint, proxyKey: 'test-proxy-key-0123456789' });
+    runtime = await buildRuntime({ config, stateDir: dir, storeEndpoint: store.endpoint, proxyKey: 'test-proxy-key-0123456789', policy: await loadPolicyFile(DEFAULT_POLICY_FILE) });
     await ensureTables(runtime.client, 'warden');
   });
   after(async () => {
