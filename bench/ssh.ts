@@ -5,7 +5,11 @@
  * trivial command (connect, log in, exec, exit), both ways. Prints one table and writes
  * bench/results-ssh.json.
  *
- * Run: npm run bench:ssh [-- --megabytes 64 --runs 3]
+ * With --profile DIR, warden up runs under V8's CPU profiler, and the CPU it spent on the bulk
+ * runs is printed part by part (bench/lib/cpu-profile.ts), per MB of output; the .cpuprofile
+ * files stay in DIR.
+ *
+ * Run: npm run bench:ssh [-- --megabytes 64 --runs 3 --profile /tmp/warden-ssh-profile]
  */
 import { spawn } from 'node:child_process';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -14,8 +18,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startTestSshd } from '../test/helpers/sshd.js';
 import { startTestWarden } from '../test/helpers/warden.js';
+import { monotonicUs, printProcessProfile, readProcessProfile } from './lib/cpu-profile.js';
 
-const { values } = parseArgs({ options: { megabytes: { type: 'string', default: '64' }, runs: { type: 'string', default: '3' } } });
+const { values } = parseArgs({ options: { megabytes: { type: 'string', default: '64' }, runs: { type: 'string', default: '3' }, profile: { type: 'string' } } });
 const megabytes = Number(values.megabytes);
 const runs = Number(values.runs);
 // Text without values to mask: 63 characters and a newline per line, like log output.
@@ -44,10 +49,16 @@ function median(values: number[]): number {
 
 const sshd = await startTestSshd();
 const dir = await mkdtemp(join(tmpdir(), 'warden-bench-ssh-'));
-const warden = await startTestWarden({
-  connections: { host: { kind: 'ssh', host: sshd.host, port: sshd.port, user: sshd.user, privateKeyFile: sshd.clientKeyPath, hostKey: sshd.hostPublicKey } },
-});
+const warden = await startTestWarden(
+  { connections: { host: { kind: 'ssh', host: sshd.host, port: sshd.port, user: sshd.user, privateKeyFile: sshd.clientKeyPath, hostKey: sshd.hostPublicKey } } },
+  {},
+  values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : [],
+);
+const bulkWindow = { fromUs: 0, toUs: 0 };
+let wardenPid = 0;
+let wardenBulkBytes = 0;
 try {
+  wardenPid = (await warden.running()).pid;
   const running = await warden.running();
   const knownHosts = join(dir, 'known_hosts');
   await writeFile(knownHosts, `[127.0.0.1]:${running.ssh!.port} ${running.ssh!.hostKey}\n`);
@@ -69,7 +80,10 @@ try {
     return samples;
   };
   const bulkDirect = await measure(direct, bulkCommand);
+  bulkWindow.fromUs = monotonicUs();
   const bulkWarden = await measure(viaWarden, bulkCommand);
+  bulkWindow.toUs = monotonicUs();
+  wardenBulkBytes = bulkWarden.reduce((sum, sample) => sum + sample.bytes, 0);
   const rate = (samples: { seconds: number; bytes: number }[]) => median(samples.map((s) => s.bytes / s.seconds / 1e6));
   rows.push({ figure: `exec bulk output (${megabytes} MiB of text)`, direct: rate(bulkDirect), warden: rate(bulkWarden), unit: 'MB/s' });
   const quickDirect = await measure(direct, 'true');
@@ -86,4 +100,11 @@ try {
   await warden.stop();
   await sshd.stop();
   await rm(dir, { recursive: true, force: true });
+}
+
+if (values.profile) {
+  const profile = await readProcessProfile(values.profile, wardenPid, bulkWindow);
+  const perMegabyte = (ms: number) => (ms * 1000) / (wardenBulkBytes / 1e6);
+  console.log(`\nwarden up while the bulk output ran through it (profiled): ${profile.cpuMs.toFixed(0)} ms CPU for ${(wardenBulkBytes / 1e6).toFixed(0)} MB, ${perMegabyte(profile.cpuMs).toFixed(0)} µs per MB\n`);
+  printProcessProfile(profile, { label: 'µs/MB', of: perMegabyte });
 }
