@@ -12,6 +12,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import { routes, type Route } from '../routes.js';
 
 const MAX_BODY_BYTES = 1_048_576;
+const DRAIN_BYTES = 8 * 1_048_576;
 
 export interface LocalApi {
   readonly url: string;
@@ -137,15 +138,21 @@ function match(method: string, path: string): { route: Route; parameters: Record
   return undefined;
 }
 
+/**
+ * The body, or undefined when it is over MAX_BODY_BYTES. Past the limit the rest is read and
+ * dropped, up to DRAIN_BYTES more, so that the 413 goes out on a connection closed cleanly: one
+ * closed with unread bytes is reset, and the client may lose the answer. Beyond that the
+ * connection is dropped.
+ */
 async function readBody(request: IncomingMessage): Promise<Buffer | undefined> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of request as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY_BYTES) return undefined;
-    chunks.push(chunk);
+    if (size > MAX_BODY_BYTES + DRAIN_BYTES) return undefined;
+    if (size <= MAX_BODY_BYTES) chunks.push(chunk);
   }
-  return Buffer.concat(chunks);
+  return size > MAX_BODY_BYTES ? undefined : Buffer.concat(chunks);
 }
 
 function toEvent(request: LocalRequest, url: URL, route: Route, pathParameters: Record<string, string>): APIGatewayProxyEventV2 {

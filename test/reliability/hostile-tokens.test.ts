@@ -175,11 +175,17 @@ describe('token attacks against warden up', () => {
 
   it('refuses each forged Warden token as an API bearer with 401 naming the cause; a megabyte header gets 431', async () => {
     for (const { name, token: forgery } of forged) {
-      const answer = await bearer(forgery);
       if (name === 'a megabyte long') {
-        assert.equal(answer.status, 431, 'Node refuses headers over its limit');
+        // Node answers 431 once the headers pass its limit and closes the connection; a client still
+        // sending the rest of the megabyte can see the reset before it reads the answer.
+        const outcome = await bearer(forgery).then(
+          (answer) => answer.status,
+          (error: NodeJS.ErrnoException) => error.code,
+        );
+        assert.ok(outcome === 431 || outcome === 'ECONNRESET' || outcome === 'EPIPE', `Node refuses headers over its limit: ${outcome}`);
         continue;
       }
+      const answer = await bearer(forgery);
       assert.equal(answer.status, 401, `${name}: ${answer.text}`);
       assert.match(String(answer.json?.message), wardenTokenRefusal[name]!, name);
     }
