@@ -27,8 +27,8 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { Detector, DetectorMatch } from './detectors.js';
-import { maskBytes, maskBytesInto, maskText } from './mask-text.js';
-import { scanSignals } from './text-signals.js';
+import { maskBytes, maskBytesInto, maskText, mayAnyMatch } from './mask-text.js';
+import { scanSignals, scanUtf8Signals } from './text-signals.js';
 
 export interface StreamMaskerOptions {
   /** Bytes of an unfinished line held back before part of it is let through; default 4096. */
@@ -230,6 +230,10 @@ export class StreamMasker {
    */
   #maskLines(bytes: Buffer): Buffer {
     const keyInside = this.#keys.some((key) => key.start < bytes.length);
+    // One scan of the whole run of lines first. A line break ends every token and digit run, so
+    // the lines together raise every signal one of them raises: with none, nothing in them can
+    // match, on one line or across lines, and bulk output goes through on this scan alone.
+    if (!keyInside && !mayAnyMatch(this.#detectors, scanUtf8Signals(bytes))) return bytes;
     if (keyInside || !isUtf8(bytes) || this.#labels?.test(bytes.toString('latin1'))) return this.#mask(bytes);
     const parts: Buffer[] = [];
     let unchanged = 0; // bytes[unchanged, start) come out as they are

@@ -27,9 +27,9 @@ export const Signal = {
   DottedDigits: 1 << 6,
   /** "::" or at least six colons: an IPv6 address. */
   ManyColons: 1 << 7,
-  /** At least 20 characters between two punctuation marks ('+' and '/' not counting as such): an AWS access key. */
+  /** A word (letters, digits, '_') of exactly 20 characters: an AWS access key id, which \b bounds on both sides. */
   Token20: 1 << 8,
-  /** The same, at least 40: an AWS secret key. */
+  /** A run of exactly 40 base64 characters (letters, digits, '+', '/') not followed by '=': an AWS secret key. */
   Token40: 1 << 9,
   /** Two capital letters then two digits: an IBAN's country code and check digits. */
   IbanHead: 1 << 10,
@@ -42,6 +42,8 @@ export const Signal = {
 const PLUS = 0x2b;
 const SLASH = 0x2f;
 const DOT = 0x2e;
+const UNDERSCORE = 0x5f;
+const EQUALS = 0x3d;
 
 /**
  * A digit "run" is a sequence of digit groups separated by one or two characters from " -.()",
@@ -90,7 +92,7 @@ export function scanSignals(text: string): number {
 
     // Space, punctuation, non-ASCII.
     if (c !== PLUS && c !== SLASH) {
-      signals |= tokenSignals(i - tokenStart);
+      if (i - tokenStart >= 20) signals |= longTokenSignals(text, tokenStart, i, c);
       tokenStart = i + 1;
     }
     if (c === DOT) dots++;
@@ -102,7 +104,7 @@ export function scanSignals(text: string): number {
     } else if (c === 0x2d && codeAt(text, i + 1) === 0x42) signals |= Signal.DashB;
   }
 
-  signals |= tokenSignals(n - tokenStart);
+  if (n - tokenStart >= 20) signals |= longTokenSignals(text, tokenStart, n, -1);
   if (colons >= 6) signals |= Signal.ManyColons;
   if (dots >= 2 && text.indexOf('eyJ') !== -1) signals |= Signal.JsonBase64;
   return signals;
@@ -153,7 +155,7 @@ export function scanUtf8Signals(bytes: Buffer, start = 0, end = bytes.length): n
     }
 
     if (c !== PLUS && c !== SLASH) {
-      signals |= tokenSignals(i - tokenStart);
+      if (i - tokenStart >= 20) signals |= longTokenBytesSignals(bytes, tokenStart, i, c);
       tokenStart = i + 1;
     }
     if (c === DOT) dots++;
@@ -165,7 +167,7 @@ export function scanUtf8Signals(bytes: Buffer, start = 0, end = bytes.length): n
     } else if (c === 0x2d && byteAt(bytes, i + 1, start, end) === 0x42) signals |= Signal.DashB;
   }
 
-  signals |= tokenSignals(n - tokenStart);
+  if (n - tokenStart >= 20) signals |= longTokenBytesSignals(bytes, tokenStart, n, -1);
   if (colons >= 6) signals |= Signal.ManyColons;
   if (dots >= 2 && hasJsonBase64(bytes, start, end)) signals |= Signal.JsonBase64;
   return signals;
@@ -200,8 +202,62 @@ function groupSignals(group: number, previousGroup: number, groupBefore: number,
   return signals;
 }
 
-function tokenSignals(length: number): number {
-  return length < 20 ? 0 : length < 40 ? Signal.Token20 : Signal.Token20 | Signal.Token40;
+/**
+ * Token20 and Token40 for a token of 20 characters or more (a run between punctuation marks,
+ * '+' and '/' not counting as such), from the runs inside it that the AWS keys' patterns need:
+ * a word of exactly 20, a base64 run of exactly 40 that `next` (the character after the token,
+ * -1 at the end) does not extend with '='. Only long tokens are read again, so ordinary text
+ * pays nothing, and a long line of letters raises neither.
+ */
+function longTokenSignals(text: string, start: number, end: number, next: number): number {
+  let signals = 0;
+  let word = 0;
+  let base64 = 0;
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i);
+    const alphanumeric = isAlphanumeric(c);
+    if (alphanumeric || c === UNDERSCORE) word++;
+    else {
+      if (word === 20) signals |= Signal.Token20;
+      word = 0;
+    }
+    if (alphanumeric || c === PLUS || c === SLASH) base64++;
+    else {
+      if (base64 === 40) signals |= Signal.Token40;
+      base64 = 0;
+    }
+  }
+  return signals | endOfTokenSignals(word, base64, next);
+}
+
+/** longTokenSignals over UTF-8 bytes, line for line. */
+function longTokenBytesSignals(bytes: Buffer, start: number, end: number, next: number): number {
+  let signals = 0;
+  let word = 0;
+  let base64 = 0;
+  for (let i = start; i < end; i++) {
+    const c = bytes[i]!;
+    const alphanumeric = isAlphanumeric(c);
+    if (alphanumeric || c === UNDERSCORE) word++;
+    else {
+      if (word === 20) signals |= Signal.Token20;
+      word = 0;
+    }
+    if (alphanumeric || c === PLUS || c === SLASH) base64++;
+    else {
+      if (base64 === 40) signals |= Signal.Token40;
+      base64 = 0;
+    }
+  }
+  return signals | endOfTokenSignals(word, base64, next);
+}
+
+function endOfTokenSignals(word: number, base64: number, next: number): number {
+  return (word === 20 ? Signal.Token20 : 0) | (base64 === 40 && next !== EQUALS ? Signal.Token40 : 0);
+}
+
+function isAlphanumeric(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
 }
 
 function isRunSeparator(c: number): boolean {

@@ -39,6 +39,15 @@ describe('scanSignals', () => {
     for (const [text, signal] of cases) assert.ok(names(scanSignals(text)).includes(signal), `${text}: ${signal}`);
   });
 
+  it('raises the signals of the AWS keys for their exact shapes only, wherever a long token holds them', () => {
+    const key = 'AKIAIOSFODNN7EXAMPLE';
+    const secret = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
+    for (const text of [`x[${key}]y`, `+${key}+`, `${key}/${'x'.repeat(30)}`]) assert.ok(names(scanSignals(text)).includes('Token20'), text);
+    for (const text of [`x_${key}`, `${key}7`, 'x'.repeat(63), `${'a'.repeat(19)}+${'b'.repeat(19)}`]) assert.equal(scanSignals(text) & Signal.Token20, 0, text);
+    for (const text of [`aws_secret_access_key=${secret}`, `key: "${secret}"`, `_${secret}_`]) assert.ok(names(scanSignals(text)).includes('Token40'), text);
+    for (const text of [`aws_secret_access_key=${secret}=`, `aws_secret_access_key=${secret}A`, 'x'.repeat(63)]) assert.equal(scanSignals(text) & Signal.Token40, 0, text);
+  });
+
   it('needs the digit groups in one run', () => {
     assert.equal(scanSignals('4111 1111 1111 x 1111') & Signal.LongDigitRun, 0);
     assert.equal(scanSignals('123-45   6789') & Signal.SsnShape, 0);
@@ -63,7 +72,8 @@ describe('scanSignals', () => {
 
   it('raises a signal of every detector that finds something in the text (property)', () => {
     const random = mulberry32(13);
-    const pieces = ['a', 'ssn ', 'GB82', 'WEST', 'GB82WEST12345698765432', 'AKIAIOSFODNN7EXAMPLE', '10.0.0.1', '192.168.', 'eyJ', '-----BEGIN ', ' ', '-', '.', '(', ')', '+', ':', '::', '@', '/', '1', '0', '4', '12', '123', '555', '4111', '4111 1111', '5555555555554444', '2671', '98765432', '123456789', 'é', '€'];
+    const pieces = ['a', 'ssn ', 'GB82', 'WEST', 'GB82WEST12345698765432', 'AKIAIOSFODNN7EXAMPLE', '10.0.0.1', '192.168.', 'eyJ', '-----BEGIN ', ' ', '-', '.', '(', ')', '+', ':', '::', '@', '/', '1', '0', '4', '12', '123', '555', '4111', '4111 1111', '5555555555554444', '2671', '98765432', '123456789', 'é', '€',
+      'aws_secret_access_key=', 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', '=', '_', '[', '"', 'xxxxxxxxxxxxxxxxxxxx'];
     for (let n = 0; n < 20000; n++) {
       let text = '';
       for (let i = Math.floor(random() * 16); i > 0; i--) text += pieces[Math.floor(random() * pieces.length)];
