@@ -156,7 +156,6 @@ export async function up(loaded: LoadedConfig, options: UpOptions): Promise<Runn
   }
 }
 
-/** Scheduled evidence export on a timer, as the EventBridge schedule runs it in AWS: one line per bundle. */
 /** Every minute, and once now (a restart after a crash finds the sessions its proxy left open). */
 function startOrphanedSessionSweeper(runtime: Runtime): NodeJS.Timeout {
   const log = (event: Record<string, unknown>) => console.error(JSON.stringify({ component: 'sessions', ...event }));
@@ -175,6 +174,7 @@ const inProcess: ControlPlaneTransport = async ({ path, headers, body }) => {
   return { status: answer.status, text: answer.body };
 };
 
+/** Scheduled evidence export on a timer, as the EventBridge schedule runs it in AWS: one line per bundle. */
 function startEvidenceExports(runtime: Runtime, progress: (line: string) => void): ScheduledExports {
   const { intervalMinutes } = runtime.config.evidence.export;
   const log = (event: ExportEvent) => {

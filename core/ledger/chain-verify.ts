@@ -34,7 +34,7 @@ export interface ChainReport {
  * entries come out of order is checked again from its sorted entries, so the report is the
  * same either way: the first broken entry of each chain, in seq order.
  */
-export function verifyChains(stored: Iterable<StoredEntry>): ChainReport {
+export function verifyChains(stored: readonly StoredEntry[]): ChainReport {
   const walks = new Map<string, ChainWalk>();
   const unordered = new Set<string>();
   let entries = 0;
@@ -65,7 +65,7 @@ function startWalk(walks: Map<string, ChainWalk>, session: string): ChainWalk {
   return walk;
 }
 
-function recheckUnordered(stored: Iterable<StoredEntry>, sessions: ReadonlySet<string>, walks: Map<string, ChainWalk>): void {
+function recheckUnordered(stored: readonly StoredEntry[], sessions: ReadonlySet<string>, walks: Map<string, ChainWalk>): void {
   const bySession = new Map<string, StoredEntry[]>();
   for (const item of stored) {
     if (!sessions.has(item.session)) continue;

@@ -6,9 +6,9 @@
  * Letters cost two comparisons each and digits about as much: a digit group is read to its end in
  * an inner loop and judged once, and tokens are measured when punctuation ends them. Signals read
  * ASCII only, so a text's UTF-8 bytes raise exactly the signals its characters do; scanUtf8Signals
- * reads the bytes without decoding them. The two scanners are one algorithm written twice, because
- * a single function reading both strings and bytes runs at half the speed (V8 no longer inlines the
- * reads).
+ * reads the bytes without decoding them. The two scanners (and their long-token readers) are one
+ * algorithm written twice, because a single function reading both strings and bytes runs at half
+ * the speed (V8 no longer inlines the reads).
  * test/core/masking/text-signals.test.ts holds them to the same answers.
  */
 export const Signal = {

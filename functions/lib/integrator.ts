@@ -158,11 +158,7 @@ export class Integrator {
     // A tile may already hold hashes from an attempt that died before its commit; computeTileUpdates uses only what oldSize covers.
     const edges = new Map(edgeIds.map((id, i) => [tileKey(id), edgeContent[i]!]));
     const { tiles } = computeTileUpdates(oldSize, edges, leaves);
-    const pending = tiles.map(({ id, hashes }) => ({ key: tileKey(id), bytes: Buffer.concat(hashes) }));
-    const lanes = Array.from({ length: PARALLEL_WRITES }, async () => {
-      for (let tile = pending.shift(); tile; tile = pending.shift()) await this.putTileUnlessLonger(tile.key, tile.bytes);
-    });
-    await Promise.all(lanes);
+    await inParallel(tiles, ({ id, hashes }) => this.putTileUnlessLonger(tileKey(id), Buffer.concat(hashes)));
   }
 
   /**
@@ -200,10 +196,7 @@ export class Integrator {
         if (requests.length > 0) await backoff(round);
       }
     };
-    const lanes = Array.from({ length: PARALLEL_WRITES }, async () => {
-      for (let chunk = chunks.shift(); chunk; chunk = chunks.shift()) await writeChunk(chunk);
-    });
-    await Promise.all(lanes);
+    await inParallel(chunks, writeChunk);
   }
 
   private async commit(previous: IntegrationState, next: IntegrationState): Promise<boolean> {
@@ -234,3 +227,11 @@ export class Integrator {
   }
 }
 
+/** Runs `write` on every item, PARALLEL_WRITES at a time. */
+async function inParallel<T>(items: readonly T[], write: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) await write(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: PARALLEL_WRITES }, lane));
+}

@@ -60,7 +60,7 @@ export interface LocalResponse {
 async function serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
   const body = await readBody(request);
   if (body === undefined) {
-    // The rest of the body was never read, so this connection cannot carry another request.
+    // The body was dropped, or not read to its end, so this connection carries no further request.
     response.setHeader('connection', 'close');
     reply(response, 413, { error: 'INVALID_REQUEST', message: `request body over ${MAX_BODY_BYTES} bytes` });
     return;

@@ -46,6 +46,10 @@ describe('scanSignals', () => {
     for (const text of [`x_${key}`, `${key}7`, 'x'.repeat(63), `${'a'.repeat(19)}+${'b'.repeat(19)}`]) assert.equal(scanSignals(text) & Signal.Token20, 0, text);
     for (const text of [`aws_secret_access_key=${secret}`, `key: "${secret}"`, `_${secret}_`]) assert.ok(names(scanSignals(text)).includes('Token40'), text);
     for (const text of [`aws_secret_access_key=${secret}=`, `aws_secret_access_key=${secret}A`, 'x'.repeat(63)]) assert.equal(scanSignals(text) & Signal.Token40, 0, text);
+    // The long-token readers are twins too (string and bytes): the same answers on every case above.
+    for (const text of [`x[${key}]y`, `x_${key}`, `${key}7`, `key: "${secret}"`, `aws_secret_access_key=${secret}=`, `_${secret}_`, 'x'.repeat(63)]) {
+      assert.equal(scanUtf8Signals(Buffer.from(text)), scanSignals(text), text);
+    }
   });
 
   it('needs the digit groups in one run', () => {
